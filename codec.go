@@ -1,0 +1,125 @@
+package redisstore
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/tgsession/redisstore/storage"
+)
+
+// encodeSession returns field/value pairs for set_fields.lua; "" is NULL.
+func encodeSession(s storage.Session, which storage.Field) []any {
+	var out []any
+	add := func(f storage.Field, name, v string) {
+		if which.Has(f) {
+			out = append(out, name, v)
+		}
+	}
+	add(storage.FieldDCID, "dc_id", nullInt(s.DCID.V, s.DCID.Valid))
+	add(storage.FieldAPIID, "api_id", nullInt(s.APIID.V, s.APIID.Valid))
+	add(storage.FieldTestMode, "test_mode", nullBool(s.TestMode))
+	ak := ""
+	if s.AuthKey != nil {
+		ak = authKeyRaw + string(s.AuthKey)
+	}
+	add(storage.FieldAuthKey, "auth_key", ak)
+	add(storage.FieldDate, "date", strconv.FormatInt(s.Date, 10))
+	add(storage.FieldUserID, "user_id", nullInt(s.UserID.V, s.UserID.Valid))
+	add(storage.FieldIsBot, "is_bot", nullBool(s.IsBot))
+	return out
+}
+
+func nullInt[T int | int64](v T, ok bool) string {
+	if !ok {
+		return ""
+	}
+	return strconv.FormatInt(int64(v), 10)
+}
+
+func nullBool(v storage.Null[bool]) string {
+	switch {
+	case !v.Valid:
+		return ""
+	case v.V:
+		return "1"
+	}
+	return "0"
+}
+
+func decodeSession(m map[string]string) (storage.Session, error) {
+	var s storage.Session
+	if v := m["layout"]; v != strconv.Itoa(LayoutVersion) {
+		return s, fmt.Errorf("%w (stored layout %q, this code knows %d)", storage.ErrLayoutVersion, v, LayoutVersion)
+	}
+	var err error
+	field := func(name string, parse func(string) error) {
+		if v, ok := m[name]; ok && err == nil {
+			if perr := parse(v); perr != nil {
+				err = fmt.Errorf("corrupt session field %s: %w", name, perr)
+			}
+		}
+	}
+	field("dc_id", func(v string) error { return parseNull(v, 32, &s.DCID) })
+	field("api_id", func(v string) error { return parseNull(v, 64, &s.APIID) })
+	field("test_mode", func(v string) error { return parseBool(v, &s.TestMode) })
+	field("auth_key", func(v string) error {
+		if !strings.HasPrefix(v, authKeyRaw) {
+			return fmt.Errorf("%w: auth key stored in an unknown form", storage.ErrLayoutVersion)
+		}
+		s.AuthKey = storage.AuthKey(v[len(authKeyRaw):])
+		return s.AuthKey.Validate()
+	})
+	field("date", func(v string) error {
+		d, perr := strconv.ParseInt(v, 10, 64)
+		s.Date = d
+		return perr
+	})
+	field("user_id", func(v string) error { return parseNull(v, 64, &s.UserID) })
+	field("is_bot", func(v string) error { return parseBool(v, &s.IsBot) })
+	return s, err
+}
+
+func parseNull[T int | int64](v string, bits int, dst *storage.Null[T]) error {
+	n, err := strconv.ParseInt(v, 10, bits)
+	if err != nil {
+		return fmt.Errorf("not an integer")
+	}
+	*dst = storage.Some(T(n))
+	return nil
+}
+
+func parseBool(v string, dst *storage.Null[bool]) error {
+	switch v {
+	case "0":
+		*dst = storage.Some(false)
+	case "1":
+		*dst = storage.Some(true)
+	default:
+		return fmt.Errorf("not 0 or 1")
+	}
+	return nil
+}
+
+func decodePeer(id int64, m map[string]string) (storage.Peer, error) {
+	p := storage.Peer{ID: id, Type: storage.PeerType(m["type"]), PhoneNumber: m["phone_number"], Min: m["min"] == "1"}
+	if !p.Type.Valid() {
+		return storage.Peer{}, fmt.Errorf("corrupt peer %d: %w: Invalid peer type: %s", id, storage.ErrInvalid, m["type"])
+	}
+	if v, ok := m["access_hash"]; ok {
+		h, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return storage.Peer{}, fmt.Errorf("corrupt peer %d: access hash is not an integer", id)
+		}
+		p.AccessHash = storage.Some(h)
+	}
+	if v := m["usernames"]; v != "" {
+		p.Usernames = strings.Fields(v)
+	}
+	t, err := strconv.ParseInt(m["last_update_on"], 10, 64)
+	if err != nil {
+		return storage.Peer{}, fmt.Errorf("corrupt peer %d: last_update_on is not an integer", id)
+	}
+	p.LastUpdateOn = t
+	return p, nil
+}

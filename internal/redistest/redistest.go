@@ -1,0 +1,258 @@
+// Package redistest starts real redis-server processes on free 127.0.0.1
+// ports for tests, and stops every process it started. It never connects to
+// a server it did not start.
+//
+// When redis-server is missing, Require skips the test with a message
+// outside CI and fails it when CI=true, so CI can never pass by skipping.
+package redistest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Server is one redis-server process started by this package.
+type Server struct {
+	Addr string // 127.0.0.1:port
+	Port int
+	Dir  string
+
+	cmd  *exec.Cmd
+	done chan struct{}
+	log  bytes.Buffer
+	mu   sync.Mutex
+}
+
+// Binary returns the redis-server path ($REDIS_SERVER or from PATH).
+func Binary() (string, error) {
+	if p := os.Getenv("REDIS_SERVER"); p != "" {
+		return p, nil
+	}
+	return exec.LookPath("redis-server")
+}
+
+// InCI reports whether CI=true, where missing servers fail tests.
+func InCI() bool {
+	v, _ := strconv.ParseBool(os.Getenv("CI"))
+	return v
+}
+
+// Start starts a redis-server on a free loopback port with no persistence.
+// extra are additional config arguments ("--name", "value", ...).
+func Start(extra ...string) (*Server, error) {
+	bin, err := Binary()
+	if err != nil {
+		return nil, fmt.Errorf("redistest: redis-server not found (install the Debian package redis-server, or set REDIS_SERVER): %w", err)
+	}
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		s, err := start(bin, port, extra)
+		if err == nil {
+			return s, nil
+		}
+		lastErr = err // most likely the port was taken in between; try another
+	}
+	return nil, lastErr
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("redistest: no free loopback port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func start(bin string, port int, extra []string) (*Server, error) {
+	dir, err := os.MkdirTemp("", "redistest-"+strconv.Itoa(port)+"-")
+	if err != nil {
+		return nil, err
+	}
+	args := []string{
+		"--port", strconv.Itoa(port),
+		"--bind", "127.0.0.1",
+		"--save", "",
+		"--appendonly", "no",
+		"--dir", dir,
+		"--daemonize", "no",
+		"--logfile", "",
+	}
+	args = append(args, extra...)
+	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port, Dir: dir, done: make(chan struct{})}
+	s.cmd = exec.Command(bin, args...)
+	s.cmd.Stdout = &lockedWriter{s: s}
+	s.cmd.Stderr = &lockedWriter{s: s}
+	// The server dies with the test binary even if the binary is killed.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if err := s.cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("redistest: start %s: %w", bin, err)
+	}
+	go func() {
+		_ = s.cmd.Wait()
+		close(s.done)
+	}()
+	if err := s.waitReady(10 * time.Second); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+type lockedWriter struct{ s *Server }
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.s.mu.Lock()
+	defer w.s.mu.Unlock()
+	if w.s.log.Len() < 1<<16 {
+		w.s.log.Write(p)
+	}
+	return len(p), nil
+}
+
+// Log returns what the server printed (first 64 KiB).
+func (s *Server) Log() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.log.String()
+}
+
+func (s *Server) waitReady(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		select {
+		case <-s.done:
+			return fmt.Errorf("redistest: redis-server on port %d exited: %s", s.Port, s.Log())
+		default:
+		}
+		if err := ping(s.Addr); err == nil {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("redistest: redis-server on port %d not ready after %v: %s", s.Port, timeout, s.Log())
+}
+
+// ping sends an inline PING and expects +PONG, without any client library.
+func ping(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(500 * time.Millisecond))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if line != "+PONG\r\n" {
+		return errors.New("unexpected reply " + strconv.Quote(line))
+	}
+	return nil
+}
+
+// Stop kills the server and removes its directory. It is safe to call twice.
+func (s *Server) Stop() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		select {
+		case <-s.done:
+		default:
+			_ = s.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-s.done:
+			case <-time.After(5 * time.Second):
+				_ = s.cmd.Process.Kill()
+				<-s.done
+			}
+		}
+	}
+	os.RemoveAll(s.Dir)
+}
+
+// Kill stops the server at once with SIGKILL (a crash).
+func (s *Server) Kill() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+var (
+	sharedMu  sync.Mutex
+	shared    *Server
+	sharedErr error
+)
+
+// Require returns the package-wide shared server, starting it on first use.
+// Tests sharing it must use their own keys. Outside CI a missing redis-server
+// skips the test; with CI=true it fails the test. Call Cleanup from TestMain.
+func Require(t testing.TB) *Server {
+	t.Helper()
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	if shared == nil && sharedErr == nil {
+		shared, sharedErr = Start()
+	}
+	if sharedErr != nil {
+		if InCI() {
+			t.Fatalf("real Redis required in CI (CI=true): %v", sharedErr)
+		}
+		t.Skipf("skipping real-Redis test (set CI=true to make this a failure): %v", sharedErr)
+	}
+	return shared
+}
+
+// Cleanup stops the shared server, if one was started.
+func Cleanup() {
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	if shared != nil {
+		shared.Stop()
+		shared = nil
+	}
+}
+
+// Main runs the tests and stops the shared server afterwards:
+//
+//	func TestMain(m *testing.M) { redistest.Main(m) }
+func Main(m *testing.M) {
+	code := m.Run()
+	Cleanup()
+	os.Exit(code)
+}
+
+// Context returns a context for one test step with a generous timeout.
+func Context(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// TempName returns a name unique within this process for keys or sessions.
+func TempName(t testing.TB) string {
+	n := counter.Add(1)
+	return fmt.Sprintf("%s#%d-%d", filepath.Base(t.Name()), os.Getpid(), n)
+}
+
+var counter atomic.Int64

@@ -1,0 +1,103 @@
+package redisstore
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// DefaultPrefix is the key prefix used when WithPrefix is not given.
+const DefaultPrefix = "tgsession"
+
+// Key layout for a session named N under prefix P (E = escapeName(N)):
+//
+//	P:{E}:s        hash: the session fields and the layout version
+//	P:{E}:ids      set: the ids of every cached peer (Delete and counting)
+//	P:{E}:u        hash: username -> peer id
+//	P:{E}:ph       hash: phone number -> peer id
+//	P:{E}:p:<id>   hash: one cached peer
+//	P:sessions     set: every session name under P (outside any hash tag)
+//
+// Every key of one session shares the hash tag {E}, so a session lives in one
+// Cluster slot and every script is cluster-legal. Scripts derive peer keys
+// from a declared key by replacing its last segment, never from user input.
+type keys struct {
+	base      string // P:{E}:
+	session   string
+	ids       string
+	usernames string
+	phones    string
+}
+
+func newKeys(prefix, name string) keys {
+	base := prefix + ":{" + escapeName(name) + "}:"
+	return keys{
+		base:      base,
+		session:   base + "s",
+		ids:       base + "ids",
+		usernames: base + "u",
+		phones:    base + "ph",
+	}
+}
+
+func (k keys) peer(id int64) string { return k.base + "p:" + strconv.FormatInt(id, 10) }
+
+func registryKey(prefix string) string { return prefix + ":sessions" }
+
+// escapeName maps a session name to a non-empty hash tag without '{' or '}'.
+// Letters, digits, '_', '.' and '-' stand for themselves; every other byte is
+// %XX (upper-case hex), so the map is injective and reversible. The empty name
+// is "%", which no other name produces (a '%' from escaping is always followed
+// by two hex digits).
+func escapeName(name string) string {
+	if name == "" {
+		return "%"
+	}
+	var b strings.Builder
+	b.Grow(len(name))
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-' {
+			b.WriteByte(c)
+			continue
+		}
+		fmt.Fprintf(&b, "%%%02X", c)
+	}
+	return b.String()
+}
+
+// unescapeName inverts escapeName.
+func unescapeName(tag string) (string, error) {
+	if tag == "%" {
+		return "", nil
+	}
+	var b strings.Builder
+	for i := 0; i < len(tag); i++ {
+		c := tag[i]
+		if c != '%' {
+			b.WriteByte(c)
+			continue
+		}
+		if i+2 >= len(tag) {
+			return "", fmt.Errorf("redisstore: bad escape in tag %q", tag)
+		}
+		v, err := strconv.ParseUint(tag[i+1:i+3], 16, 8)
+		if err != nil {
+			return "", fmt.Errorf("redisstore: bad escape in tag %q", tag)
+		}
+		b.WriteByte(byte(v))
+		i += 2
+	}
+	return b.String(), nil
+}
+
+// validPrefix rejects prefixes that could move the hash tag or collide.
+func validPrefix(p string) error {
+	if p == "" {
+		return fmt.Errorf("redisstore: empty key prefix: use %q or a name of your own", DefaultPrefix)
+	}
+	if strings.ContainsAny(p, "{}") {
+		return fmt.Errorf("redisstore: key prefix %q must not contain '{' or '}' (they would move the cluster hash tag)", p)
+	}
+	return nil
+}

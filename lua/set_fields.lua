@@ -1,0 +1,58 @@
+-- set_fields.lua: write session fields atomically.
+--
+-- KEYS[1]  session hash P:{E}:s
+-- ARGV[1]  layout version the caller understands (decimal)
+-- ARGV[2..] pairs: field name, value. An empty value means NULL (the field is
+--          removed). Field names: dc_id api_id test_mode auth_key date user_id
+--          is_bot. Integers are decimal strings and stay strings here (Lua
+--          numbers are doubles); auth_key is an opaque envelope.
+--
+-- Returns: the number of fields written.
+-- Errors (nothing is written in every case):
+--   NOSESSION  the session hash does not exist (deleted, or never opened)
+--   LAYOUT     the stored layout differs from ARGV[1]
+--   BADARG     unknown field, a value of the wrong shape, or an odd argument count
+local known = {dc_id = 'int', api_id = 'int', test_mode = 'bool', auth_key = 'blob',
+               date = 'int', user_id = 'int', is_bot = 'bool'}
+if (#ARGV - 1) % 2 ~= 0 then
+  return redis.error_reply('BADARG odd number of field arguments')
+end
+for i = 2, #ARGV, 2 do
+  local kind, v = known[ARGV[i]], ARGV[i + 1]
+  if not kind then
+    return redis.error_reply('BADARG unknown session field')
+  end
+  if v ~= '' then
+    if kind == 'int' and (not string.match(v, '^%-?%d+$') or #v > 20) then
+      return redis.error_reply('BADARG ' .. ARGV[i] .. ' is not an integer')
+    end
+    if kind == 'bool' and v ~= '0' and v ~= '1' then
+      return redis.error_reply('BADARG ' .. ARGV[i] .. ' is not 0 or 1')
+    end
+  elseif ARGV[i] == 'date' then
+    return redis.error_reply('BADARG date cannot be NULL')
+  end
+end
+local layout = redis.call('HGET', KEYS[1], 'layout')
+if not layout then
+  return redis.error_reply('NOSESSION session does not exist')
+end
+if layout ~= ARGV[1] then
+  return redis.error_reply('LAYOUT stored layout ' .. layout .. ' is not ' .. ARGV[1])
+end
+local set, del = {}, {}
+for i = 2, #ARGV, 2 do
+  if ARGV[i + 1] == '' then
+    del[#del + 1] = ARGV[i]
+  else
+    set[#set + 1] = ARGV[i]
+    set[#set + 1] = ARGV[i + 1]
+  end
+end
+if #set > 0 then
+  redis.call('HSET', KEYS[1], unpack(set))
+end
+if #del > 0 then
+  redis.call('HDEL', KEYS[1], unpack(del))
+end
+return (#ARGV - 1) / 2

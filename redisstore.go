@@ -1,0 +1,449 @@
+// Package redisstore keeps Telegram MTProto sessions (Hydrogram's storage
+// contract, package storage) in Redis through any go-redis v9
+// UniversalClient: a single server, Sentinel or Cluster.
+//
+// Data model (see keys.go for the exact keys): one hash per session with the
+// seven fields and a layout version, one hash per cached peer, index hashes
+// for username -> id and phone -> id, and a set of peer ids so Delete and
+// counting never scan the keyspace. Every key of a session shares one cluster
+// hash tag, and every multi-key write is one atomic Lua script (lua/*.lua)
+// that validates and reads everything before its first write.
+//
+// The store never closes the client it was given; the caller owns it.
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/tgsession/redisstore/storage"
+)
+
+// LayoutVersion is the data layout this code writes and reads. Open refuses
+// a session stored with a different layout (storage.ErrLayoutVersion).
+const LayoutVersion = 1
+
+// Defaults for the batch options.
+const (
+	DefaultBatchSize       = 1000 // peers per UpdatePeers script call
+	DefaultDeleteBatchSize = 1000 // peers removed per Delete step
+)
+
+// authKeyRaw marks an auth key stored as plain bytes. The envelope leaves room
+// for an encrypted form later; a value with another marker is refused.
+const authKeyRaw = "raw:"
+
+// Store is one session in Redis. It implements storage.Storage and is safe
+// for concurrent use.
+type Store struct {
+	storage.Accessors
+
+	rdb         redis.UniversalClient
+	name        string
+	prefix      string
+	keys        keys
+	clock       storage.Clock
+	batch       int
+	deleteBatch int
+	create      bool
+	open        atomic.Bool
+}
+
+var _ storage.Storage = (*Store)(nil)
+
+// Option configures a Store.
+type Option func(*Store) error
+
+// WithPrefix sets the key prefix (default "tgsession"), e.g. one per tenant.
+// It must not be empty or contain '{' or '}'.
+func WithPrefix(prefix string) Option {
+	return func(s *Store) error {
+		if err := validPrefix(prefix); err != nil {
+			return err
+		}
+		s.prefix = prefix
+		return nil
+	}
+}
+
+// WithClock sets the clock used for last_update_on, username expiry and
+// Save. The default is time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(s *Store) error {
+		s.clock = now
+		return nil
+	}
+}
+
+// WithBatchSize sets how many peers one UpdatePeers script call carries
+// (default 1000). Larger batches are split; each part is atomic on its own.
+func WithBatchSize(n int) Option {
+	return func(s *Store) error {
+		if n < 1 {
+			return fmt.Errorf("redisstore: batch size %d must be positive", n)
+		}
+		s.batch = n
+		return nil
+	}
+}
+
+// WithDeleteBatchSize sets how many peers one Delete step removes
+// (default 1000), bounding how long each script blocks the server.
+func WithDeleteBatchSize(n int) Option {
+	return func(s *Store) error {
+		if n < 1 {
+			return fmt.Errorf("redisstore: delete batch size %d must be positive", n)
+		}
+		s.deleteBatch = n
+		return nil
+	}
+}
+
+// OpenExisting makes Open fail with storage.ErrSessionNotFound instead of
+// creating a missing session (for tools that inspect or export).
+func OpenExisting() Option {
+	return func(s *Store) error {
+		s.create = false
+		return nil
+	}
+}
+
+// New returns a store for the session called name. Any name is allowed,
+// including "" and names with '{', '}' or ':': it is escaped into the hash
+// tag. New does not contact Redis; call Open.
+func New(client redis.UniversalClient, name string, opts ...Option) (*Store, error) {
+	if client == nil {
+		return nil, errors.New("redisstore: nil client: pass a go-redis client (redis.NewClient, NewFailoverClient or NewClusterClient)")
+	}
+	s := &Store{
+		rdb:         client,
+		name:        name,
+		prefix:      DefaultPrefix,
+		batch:       DefaultBatchSize,
+		deleteBatch: DefaultDeleteBatchSize,
+		create:      true,
+	}
+	for _, o := range opts {
+		if err := o(s); err != nil {
+			return nil, err
+		}
+	}
+	s.keys = newKeys(s.prefix, name)
+	s.Accessors = storage.Accessors{IO: s}
+	return s, nil
+}
+
+// Name returns the session name.
+func (s *Store) Name() string { return s.name }
+
+// String names the store without any secret.
+func (s *Store) String() string { return fmt.Sprintf("redisstore(%s)", s.label()) }
+
+func (s *Store) label() string {
+	n := s.name
+	if len(n) > 64 {
+		n = n[:64] + "..."
+	}
+	return fmt.Sprintf("%s/%q", s.prefix, n)
+}
+
+func (s *Store) fail(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case redis.HasErrorPrefix(err, "NOSESSION"):
+		err = storage.ErrSessionNotFound
+	case redis.HasErrorPrefix(err, "LAYOUT"):
+		err = fmt.Errorf("%w (%s)", storage.ErrLayoutVersion, strings.TrimPrefix(err.Error(), "LAYOUT "))
+	case redis.HasErrorPrefix(err, "BADARG"):
+		err = fmt.Errorf("%w: %s", storage.ErrInvalid, strings.TrimPrefix(err.Error(), "BADARG "))
+	}
+	return fmt.Errorf("redisstore: %s %s: %w", op, s.label(), err)
+}
+
+func (s *Store) checkOpen(op string) error {
+	if !s.open.Load() {
+		return s.fail(op, storage.ErrClosed)
+	}
+	return nil
+}
+
+// Open creates the session if it is missing (unless OpenExisting was given),
+// checks its layout version and registers its name under the prefix.
+// It finishes a Delete that was interrupted before creating anew.
+func (s *Store) Open(ctx context.Context) error {
+	create := "0"
+	if s.create {
+		create = "1"
+		// Register first: a crash in between leaves a name without a
+		// session (listing tools skip it), never a session without a name.
+		if err := s.rdb.SAdd(ctx, registryKey(s.prefix), s.name).Err(); err != nil {
+			return s.fail("open", err)
+		}
+	}
+	for range 3 {
+		res, err := scriptOpen.Run(ctx, s.rdb, []string{s.keys.session, s.keys.ids}, LayoutVersion, create).StringSlice()
+		if err != nil {
+			return s.fail("open", err)
+		}
+		if len(res) != 2 {
+			return s.fail("open", fmt.Errorf("unexpected reply %q", res))
+		}
+		switch res[0] {
+		case "created":
+		case "exists":
+			if v, err := strconv.Atoi(res[1]); err != nil || v != LayoutVersion {
+				return s.fail("open", fmt.Errorf("%w (stored layout %q, this code knows %d)", storage.ErrLayoutVersion, res[1], LayoutVersion))
+			}
+		case "missing":
+			return s.fail("open", storage.ErrSessionNotFound)
+		case "dirty":
+			if err := s.deletePeers(ctx); err != nil {
+				return err
+			}
+			continue
+		default:
+			return s.fail("open", fmt.Errorf("unexpected reply %q", res))
+		}
+		s.open.Store(true)
+		return nil
+	}
+	return s.fail("open", errors.New("session keeps being deleted concurrently; retry"))
+}
+
+// Close marks the store closed. It does not close the Redis client.
+func (s *Store) Close() error {
+	s.open.Store(false)
+	return nil
+}
+
+// Save stamps date with the store's clock.
+func (s *Store) Save(ctx context.Context) error {
+	return s.SetDate(ctx, s.clock.Now().Unix())
+}
+
+// Delete removes the session, every cached peer and both indexes, in steps of
+// at most the delete batch size, then removes the name from the registry.
+// It works on a closed store (Hydrogram deletes after close) and is a no-op
+// for a session that does not exist.
+func (s *Store) Delete(ctx context.Context) error {
+	if err := s.deletePeers(ctx); err != nil {
+		return err
+	}
+	if err := s.rdb.SRem(ctx, registryKey(s.prefix), s.name).Err(); err != nil {
+		return s.fail("delete", err)
+	}
+	return nil
+}
+
+func (s *Store) deletePeers(ctx context.Context) error {
+	k := []string{s.keys.session, s.keys.ids, s.keys.usernames, s.keys.phones}
+	for {
+		left, err := scriptDelete.Run(ctx, s.rdb, k, s.deleteBatch).Int64()
+		if err != nil {
+			return s.fail("delete", err)
+		}
+		if left == 0 {
+			return nil
+		}
+	}
+}
+
+// PeerCount returns how many peers the session caches (one SCARD).
+func (s *Store) PeerCount(ctx context.Context) (int64, error) {
+	if err := s.checkOpen("count peers"); err != nil {
+		return 0, err
+	}
+	n, err := s.rdb.SCard(ctx, s.keys.ids).Result()
+	return n, s.fail("count peers", err)
+}
+
+// Session reads every field in one round trip (HGETALL).
+func (s *Store) Session(ctx context.Context) (storage.Session, error) {
+	if err := s.checkOpen("read session"); err != nil {
+		return storage.Session{}, err
+	}
+	m, err := s.rdb.HGetAll(ctx, s.keys.session).Result()
+	if err != nil {
+		return storage.Session{}, s.fail("read session", err)
+	}
+	if len(m) == 0 {
+		return storage.Session{}, s.fail("read session", storage.ErrSessionNotFound)
+	}
+	sess, err := decodeSession(m)
+	return sess, s.fail("read session", err)
+}
+
+// SetFields validates, then writes the fields of v named by which in one
+// atomic script call. A NULL value removes the field.
+func (s *Store) SetFields(ctx context.Context, v storage.Session, which storage.Field) error {
+	if err := s.checkOpen("write session"); err != nil {
+		return err
+	}
+	if err := v.Validate(which); err != nil {
+		return s.fail("write session", err)
+	}
+	args := append([]any{LayoutVersion}, encodeSession(v, which)...)
+	return s.fail("write session", scriptSetFields.Run(ctx, s.rdb, []string{s.keys.session}, args...).Err())
+}
+
+// UpdatePeers validates and normalizes the whole batch, then writes it with
+// one script call per WithBatchSize peers. An empty batch makes no round trip.
+func (s *Store) UpdatePeers(ctx context.Context, peers []storage.Peer) error {
+	if err := s.checkOpen("update peers"); err != nil {
+		return err
+	}
+	if len(peers) == 0 {
+		return nil
+	}
+	norm, err := storage.NormalizePeers(peers)
+	if err != nil {
+		return s.fail("update peers", err)
+	}
+	now := s.clock.Now().Unix()
+	if now < 0 {
+		return s.fail("update peers", fmt.Errorf("%w: clock reads %d, before 1970", storage.ErrInvalid, now))
+	}
+	k := []string{s.keys.session, s.keys.ids, s.keys.usernames, s.keys.phones}
+	for len(norm) > 0 {
+		chunk := norm[:min(s.batch, len(norm))]
+		norm = norm[len(chunk):]
+		if err := scriptUpdatePeers.Run(ctx, s.rdb, k, peerArgs(now, chunk)...).Err(); err != nil {
+			return s.fail("update peers", err)
+		}
+	}
+	return nil
+}
+
+func peerArgs(now int64, peers []storage.Peer) []any {
+	args := make([]any, 0, 2+6*len(peers))
+	args = append(args, strconv.Itoa(LayoutVersion), strconv.FormatInt(now, 10))
+	for _, p := range peers {
+		hash, minFlag := "", "0"
+		if p.AccessHash.Valid {
+			hash = strconv.FormatInt(p.AccessHash.V, 10)
+		}
+		if p.Min {
+			minFlag = "1"
+		}
+		args = append(args, strconv.FormatInt(p.ID, 10), string(p.Type), hash,
+			strings.Join(p.Usernames, " "), p.PhoneNumber, minFlag)
+	}
+	return args
+}
+
+// PeerByID returns the cached peer with that Bot-API id (one HGETALL).
+func (s *Store) PeerByID(ctx context.Context, id int64) (storage.Peer, error) {
+	if err := s.checkOpen("peer by id"); err != nil {
+		return storage.Peer{}, err
+	}
+	if _, err := storage.KindOfID(id); err != nil {
+		return storage.Peer{}, storage.NotFoundByID(id)
+	}
+	m, err := s.rdb.HGetAll(ctx, s.keys.peer(id)).Result()
+	if err != nil {
+		return storage.Peer{}, s.fail("peer by id", err)
+	}
+	if len(m) == 0 {
+		return storage.Peer{}, storage.NotFoundByID(id)
+	}
+	p, err := decodePeer(id, m)
+	return p, s.fail("peer by id", err)
+}
+
+// PeerByUsername returns the current holder of a username, ignoring case and
+// a leading '@' (one script call). A holder written more than
+// storage.UsernameTTL ago is reported as storage.ErrUsernameExpired.
+func (s *Store) PeerByUsername(ctx context.Context, username string) (storage.Peer, error) {
+	if err := s.checkOpen("peer by username"); err != nil {
+		return storage.Peer{}, err
+	}
+	n := storage.NormalizeUsername(username)
+	if !storage.ValidLookupUsername(n) {
+		return storage.Peer{}, storage.NotFoundByUsername(username)
+	}
+	p, ok, err := s.peerByIndex(ctx, s.keys.usernames, n)
+	switch {
+	case err != nil:
+		return p, s.fail("peer by username", err)
+	case !ok:
+		return p, storage.NotFoundByUsername(username)
+	case storage.UsernameExpired(s.clock.Now().Unix(), p.LastUpdateOn):
+		return storage.Peer{}, storage.ExpiredUsername(username)
+	}
+	return p, nil
+}
+
+// PeerByPhoneNumber returns the current holder of a phone number, ignoring
+// '+', spaces, dashes and parentheses (one script call).
+func (s *Store) PeerByPhoneNumber(ctx context.Context, phone string) (storage.Peer, error) {
+	if err := s.checkOpen("peer by phone number"); err != nil {
+		return storage.Peer{}, err
+	}
+	n := storage.NormalizePhoneNumber(phone)
+	if !storage.ValidLookupPhoneNumber(n) {
+		return storage.Peer{}, storage.NotFoundByPhoneNumber(phone)
+	}
+	p, ok, err := s.peerByIndex(ctx, s.keys.phones, n)
+	switch {
+	case err != nil:
+		return p, s.fail("peer by phone number", err)
+	case !ok:
+		return p, storage.NotFoundByPhoneNumber(phone)
+	}
+	return p, nil
+}
+
+func (s *Store) peerByIndex(ctx context.Context, index, key string) (storage.Peer, bool, error) {
+	res, err := scriptPeerByIndex.Run(ctx, s.rdb, []string{index}, key).StringSlice()
+	if errors.Is(err, redis.Nil) {
+		return storage.Peer{}, false, nil
+	}
+	if err != nil {
+		return storage.Peer{}, false, err
+	}
+	if len(res) < 3 || len(res)%2 != 1 {
+		return storage.Peer{}, false, nil // index entry without a row: a miss
+	}
+	id, err := strconv.ParseInt(res[0], 10, 64)
+	if err != nil {
+		return storage.Peer{}, false, fmt.Errorf("corrupt index entry %q", res[0])
+	}
+	m := make(map[string]string, len(res)/2)
+	for i := 1; i+1 < len(res); i += 2 {
+		m[res[i]] = res[i+1]
+	}
+	p, err := decodePeer(id, m)
+	return p, err == nil, err
+}
+
+// ListSessions returns the names registered under a prefix (default
+// "tgsession"), reading the registry set with SSCAN; it never scans the
+// keyspace. A name may outlive its session briefly if a process died between
+// registering and creating it.
+func ListSessions(ctx context.Context, client redis.UniversalClient, prefix string) ([]string, error) {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	if err := validPrefix(prefix); err != nil {
+		return nil, err
+	}
+	var names []string
+	var cursor uint64
+	for {
+		page, next, err := client.SScan(ctx, registryKey(prefix), cursor, "", 1000).Result()
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: list sessions under %q: %w", prefix, err)
+		}
+		names = append(names, page...)
+		if cursor = next; cursor == 0 {
+			return names, nil
+		}
+	}
+}

@@ -1,0 +1,693 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+	"github.com/tgsession/redisstore/internal/redistest"
+	"github.com/tgsession/redisstore/storage"
+	"github.com/tgsession/redisstore/storage/storagetest"
+)
+
+func TestMain(m *testing.M) { redistest.Main(m) }
+
+// hostileNames must all work as session names.
+var hostileNames = []string{"", "{", "}", "a}:x", ":", "{a}", "%", "%25", "ünïcödé-会话", strings.Repeat("k", 1024), "tag}{x", "plain"}
+
+// backend is a Redis server a test runs against.
+type backend struct {
+	name   string
+	client func(t *testing.T) redis.UniversalClient
+	mini   func(t *testing.T) *miniredis.Miniredis // nil for real servers
+}
+
+func miniBackend() backend {
+	var m *miniredis.Miniredis
+	return backend{
+		name: "miniredis",
+		client: func(t *testing.T) redis.UniversalClient {
+			m = miniredis.RunT(t)
+			c := redis.NewClient(&redis.Options{Addr: m.Addr()})
+			t.Cleanup(func() { c.Close() })
+			return c
+		},
+		mini: func(*testing.T) *miniredis.Miniredis { return m },
+	}
+}
+
+func realBackend() backend {
+	return backend{
+		name: "redis-server",
+		client: func(t *testing.T) redis.UniversalClient {
+			srv := redistest.Require(t)
+			c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+			t.Cleanup(func() { c.Close() })
+			return c
+		},
+	}
+}
+
+func backends() []backend { return []backend{miniBackend(), realBackend()} }
+
+var nameSeq atomic.Int64
+
+// uniqueName returns a session name no other test uses, built on one of the
+// hostile names so the whole suite exercises them.
+func uniqueName() string {
+	n := nameSeq.Add(1)
+	return fmt.Sprintf("%s|%d", hostileNames[int(n)%len(hostileNames)], n)
+}
+
+func TestConformance(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			client := b.client(t)
+			prefix := "conf-" + redistest.TempName(t)
+			storagetest.Run(t, func(t *testing.T, clock func() time.Time) storage.Storage {
+				s, err := New(client, uniqueName(), WithPrefix(prefix), WithClock(clock), WithBatchSize(700), WithDeleteBatchSize(250))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s
+			})
+		})
+	}
+}
+
+func newStore(t *testing.T, c redis.UniversalClient, opts ...Option) *Store {
+	t.Helper()
+	s, err := New(c, uniqueName(), append([]Option{WithPrefix("t-" + redistest.TempName(t))}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Delete(context.Background()) })
+	return s
+}
+
+// crc16 is Redis Cluster's key hash (CRC16-CCITT/XMODEM).
+func crc16(b string) uint16 {
+	var crc uint16
+	for i := 0; i < len(b); i++ {
+		crc ^= uint16(b[i]) << 8
+		for j := 0; j < 8; j++ {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return crc
+}
+
+// slot computes a key's cluster slot the way Redis does.
+func slot(key string) uint16 {
+	if i := strings.IndexByte(key, '{'); i >= 0 {
+		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
+			key = key[i+1 : i+1+j]
+		}
+	}
+	return crc16(key) % 16384
+}
+
+func TestSlotMatchesRedis(t *testing.T) {
+	t.Parallel()
+	// Reference values from Redis's documentation and CLUSTER KEYSLOT.
+	for key, want := range map[string]uint16{"123456789": 12739 % 16384, "foo": 12182, "{user1000}.following": 3443, "foo{}{bar}": 8363} {
+		if got := slot(key); got != want {
+			t.Errorf("slot(%q) = %d; want %d", key, got, want)
+		}
+	}
+}
+
+func TestKeysHostileNames(t *testing.T) {
+	t.Parallel()
+	seen := map[string]string{}
+	names := append(slices.Clone(hostileNames), "a", "A", "a%", "%41", "a:", "a:s", "p:1", "\x00", "\xff", " ")
+	for _, prefix := range []string{DefaultPrefix, "tenant:7"} {
+		for _, name := range names {
+			k := newKeys(prefix, name)
+			all := []string{k.session, k.ids, k.usernames, k.phones, k.peer(-1001234567890), k.peer(5)}
+			tag := escapeName(name)
+			if tag == "" || strings.ContainsAny(tag, "{}:") {
+				t.Errorf("escapeName(%q) = %q: empty or contains a brace or ':'", name, tag)
+			}
+			if back, err := unescapeName(tag); err != nil || back != name {
+				t.Errorf("unescapeName(escapeName(%q)) = %q, %v", name, back, err)
+			}
+			for _, key := range all {
+				if slot(key) != slot(k.session) {
+					t.Errorf("name %q: key %q is in slot %d, session in %d", name, key, slot(key), slot(k.session))
+				}
+				if strings.Count(key, "{") != 1 || strings.Count(key, "}") != 1 {
+					t.Errorf("name %q: key %q must have exactly one hash tag", name, key)
+				}
+				if other, dup := seen[key]; dup {
+					t.Errorf("key %q of %q collides with %q", key, name, other)
+				}
+				seen[key] = prefix + "/" + name
+			}
+			if registryKey(prefix) == k.session || strings.Contains(registryKey(prefix), "{") {
+				t.Errorf("registry key %q must be outside every session", registryKey(prefix))
+			}
+		}
+	}
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	t.Parallel()
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer c.Close()
+	tests := []struct {
+		name   string
+		client redis.UniversalClient
+		opts   []Option
+	}{
+		{"nil client", nil, nil},
+		{"empty prefix", c, []Option{WithPrefix("")}},
+		{"prefix with brace", c, []Option{WithPrefix("a{b")}},
+		{"prefix with close brace", c, []Option{WithPrefix("a}")}},
+		{"zero batch", c, []Option{WithBatchSize(0)}},
+		{"negative delete batch", c, []Option{WithDeleteBatchSize(-1)}},
+	}
+	for _, tc := range tests {
+		if _, err := New(tc.client, "x", tc.opts...); err == nil {
+			t.Errorf("%s: New succeeded; want an error", tc.name)
+		}
+	}
+}
+
+// snapshot returns every key of a session with its full contents.
+func snapshot(t *testing.T, c redis.UniversalClient, s *Store, ids []int64) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	out := map[string]string{}
+	add := func(key string) {
+		typ, err := c.Type(ctx, key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v any
+		switch typ {
+		case "hash":
+			v, err = c.HGetAll(ctx, key).Result()
+		case "set":
+			var m []string
+			m, err = c.SMembers(ctx, key).Result()
+			slices.Sort(m)
+			v = m
+		case "string":
+			v, err = c.Get(ctx, key).Result()
+		case "none":
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[key] = fmt.Sprint(v)
+	}
+	for _, k := range []string{s.keys.session, s.keys.ids, s.keys.usernames, s.keys.phones} {
+		add(k)
+	}
+	for _, id := range ids {
+		add(s.keys.peer(id))
+	}
+	return out
+}
+
+// TestUpdatePeersScriptErrorMidBatch: a batch whose third peer key holds the
+// wrong type fails inside the script, and nothing of the batch is written.
+func TestUpdatePeersScriptErrorMidBatch(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			c := b.client(t)
+			s := newStore(t, c)
+			before := []storage.Peer{
+				{ID: 1, AccessHash: storage.Some[int64](1), Type: storage.PeerUser, Usernames: []string{"one"}, PhoneNumber: "111"},
+				{ID: 2, AccessHash: storage.Some[int64](2), Type: storage.PeerUser, Usernames: []string{"two"}},
+			}
+			if err := s.UpdatePeers(ctx, before); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Set(ctx, s.keys.peer(13), "not a hash", 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+			ids := []int64{1, 2, 11, 12, 14}
+			want := snapshot(t, c, s, ids)
+			batch := []storage.Peer{
+				{ID: 11, Type: storage.PeerUser, Usernames: []string{"one"}},   // steals "one"
+				{ID: 12, Type: storage.PeerUser, PhoneNumber: "111"},           // steals the phone
+				{ID: 13, Type: storage.PeerUser, Usernames: []string{"three"}}, // WRONGTYPE
+				{ID: 1, Type: storage.PeerUser},                                // would drop "one"
+				{ID: 14, Type: storage.PeerUser, Usernames: []string{"two"}},
+			}
+			err := s.UpdatePeers(ctx, batch)
+			if err == nil || !strings.Contains(err.Error(), "WRONGTYPE") {
+				t.Fatalf("UpdatePeers = %v; want a WRONGTYPE error", err)
+			}
+			if got := snapshot(t, c, s, ids); !mapsEqual(got, want) {
+				t.Errorf("a failed batch changed data:\n got %v\nwant %v", got, want)
+			}
+
+			// The same through a raw script call whose fourth group is malformed
+			// (bypassing Go's validation): BADARG, nothing written.
+			args := peerArgs(1795631487, batch[:2])
+			args = append(args, "15", "user", "", "x", "", "0", "16", "user", "", "Bad Name", "", "0")
+			err = scriptUpdatePeers.Run(ctx, c, []string{s.keys.session, s.keys.ids, s.keys.usernames, s.keys.phones}, args...).Err()
+			if !redis.HasErrorPrefix(err, "BADARG") {
+				t.Fatalf("raw script with a bad group = %v; want BADARG", err)
+			}
+			if got := snapshot(t, c, s, ids); !mapsEqual(got, want) {
+				t.Errorf("a rejected raw batch changed data:\n got %v\nwant %v", got, want)
+			}
+		})
+	}
+}
+
+func mapsEqual(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// checkIndexIntegrity asserts that every index entry points at a peer that
+// holds that name, and every name a peer holds is indexed to it.
+func checkIndexIntegrity(t *testing.T, c redis.UniversalClient, s *Store) {
+	t.Helper()
+	ctx := context.Background()
+	ids, err := c.SMembers(ctx, s.keys.ids).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	users, _ := c.HGetAll(ctx, s.keys.usernames).Result()
+	phones, _ := c.HGetAll(ctx, s.keys.phones).Result()
+	held := map[string]string{}
+	heldPhone := map[string]string{}
+	for _, id := range ids {
+		row, err := c.HGetAll(ctx, s.keys.base+"p:"+id).Result()
+		if err != nil || len(row) == 0 {
+			t.Fatalf("peer %s is in the id set but has no row (%v)", id, err)
+		}
+		for _, u := range strings.Fields(row["usernames"]) {
+			if prev, dup := held[u]; dup {
+				t.Errorf("username %q held by both %s and %s", u, prev, id)
+			}
+			held[u] = id
+			if users[u] != id {
+				t.Errorf("peer %s holds %q but the index points at %q", id, u, users[u])
+			}
+		}
+		if ph := row["phone_number"]; ph != "" {
+			heldPhone[ph] = id
+			if phones[ph] != id {
+				t.Errorf("peer %s holds phone %q but the index points at %q", id, ph, phones[ph])
+			}
+		}
+	}
+	for u, id := range users {
+		if held[u] != id {
+			t.Errorf("stale index entry %q -> %s (holder: %q)", u, id, held[u])
+		}
+	}
+	for ph, id := range phones {
+		if heldPhone[ph] != id {
+			t.Errorf("stale phone index entry %q -> %s (holder: %q)", ph, id, heldPhone[ph])
+		}
+	}
+}
+
+// TestRenameIndexIntegrity renames usernames and phones back and forth
+// between peers, in batches and singly, and checks after every step that no
+// stale index entry survives.
+func TestRenameIndexIntegrity(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			c := b.client(t)
+			s := newStore(t, c)
+			rng := rand.New(rand.NewPCG(1, 2))
+			names := []string{"n0", "n1", "n2", "n3", "n4"}
+			phones := []string{"100", "200", "300"}
+			for step := 0; step < 150; step++ {
+				var batch []storage.Peer
+				for range 1 + rng.IntN(4) {
+					p := storage.Peer{ID: int64(1 + rng.IntN(6)), AccessHash: storage.Some(rng.Int64()), Type: storage.PeerUser, Min: rng.IntN(5) == 0}
+					for range rng.IntN(3) {
+						p.Usernames = append(p.Usernames, names[rng.IntN(len(names))])
+					}
+					if rng.IntN(2) == 0 {
+						p.PhoneNumber = phones[rng.IntN(len(phones))]
+					}
+					batch = append(batch, p)
+				}
+				if err := s.UpdatePeers(ctx, batch); err != nil {
+					t.Fatal(err)
+				}
+				checkIndexIntegrity(t, c, s)
+				if t.Failed() {
+					t.Fatalf("index broken after step %d (batch %+v)", step, batch)
+				}
+			}
+		})
+	}
+}
+
+func TestLayoutVersionChecked(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			c := b.client(t)
+			s := newStore(t, c)
+			if v, err := c.HGet(ctx, s.keys.session, "layout").Result(); err != nil || v != "1" {
+				t.Fatalf("stored layout = %q, %v; want 1", v, err)
+			}
+			if err := c.HSet(ctx, s.keys.session, "layout", "2").Err(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Session(ctx); !errors.Is(err, storage.ErrLayoutVersion) {
+				t.Errorf("Session of a layout-2 session: %v; want ErrLayoutVersion", err)
+			}
+			if err := s.SetDCID(ctx, storage.Some(1)); !errors.Is(err, storage.ErrLayoutVersion) {
+				t.Errorf("SetDCID on a layout-2 session: %v; want ErrLayoutVersion", err)
+			}
+			if err := s.UpdatePeers(ctx, []storage.Peer{{ID: 1, Type: storage.PeerUser}}); !errors.Is(err, storage.ErrLayoutVersion) {
+				t.Errorf("UpdatePeers on a layout-2 session: %v; want ErrLayoutVersion", err)
+			}
+			_ = s.Close()
+			if err := s.Open(ctx); !errors.Is(err, storage.ErrLayoutVersion) {
+				t.Errorf("Open of a layout-2 session: %v; want ErrLayoutVersion", err)
+			}
+			if v, _ := c.HGet(ctx, s.keys.session, "dc_id").Result(); v != "2" {
+				t.Errorf("refused writes changed dc_id to %q", v)
+			}
+		})
+	}
+}
+
+func TestOpenExisting(t *testing.T) {
+	ctx := context.Background()
+	c := miniBackend().client(t)
+	prefix := "oe-" + redistest.TempName(t)
+	s, err := New(c, "absent", WithPrefix(prefix), OpenExisting())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Open(ctx); !errors.Is(err, storage.ErrSessionNotFound) {
+		t.Errorf("Open(OpenExisting) of a missing session = %v; want ErrSessionNotFound", err)
+	}
+	if names, _ := ListSessions(ctx, c, prefix); len(names) != 0 {
+		t.Errorf("OpenExisting registered %q", names)
+	}
+}
+
+func TestRegistry(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			c := b.client(t)
+			prefix := "reg-" + redistest.TempName(t)
+			var stores []*Store
+			for _, name := range hostileNames[:6] {
+				s, err := New(c, name, WithPrefix(prefix))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := s.Open(ctx); err != nil {
+					t.Fatal(err)
+				}
+				stores = append(stores, s)
+			}
+			got, err := ListSessions(ctx, c, prefix)
+			if err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(got)
+			want := slices.Sorted(slices.Values(hostileNames[:6]))
+			if !slices.Equal(got, want) {
+				t.Errorf("ListSessions = %q; want %q", got, want)
+			}
+			for _, s := range stores {
+				if err := s.Delete(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got, err := ListSessions(ctx, c, prefix); err != nil || len(got) != 0 {
+				t.Errorf("after Delete: ListSessions = %q, %v; want none", got, err)
+			}
+			if n, _ := c.Exists(ctx, registryKey(prefix)).Result(); n != 0 {
+				t.Errorf("registry key left behind")
+			}
+		})
+	}
+}
+
+func TestDeleteInBatchesAndResume(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			c := b.client(t)
+			s := newStore(t, c, WithDeleteBatchSize(100))
+			var peers []storage.Peer
+			var ids []int64
+			for i := int64(1); i <= 1050; i++ {
+				peers = append(peers, storage.Peer{ID: i, AccessHash: storage.Some(i), Type: storage.PeerUser, Usernames: []string{fmt.Sprintf("u%d", i)}, PhoneNumber: fmt.Sprint(i)})
+				ids = append(ids, i)
+			}
+			if err := s.UpdatePeers(ctx, peers); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := s.PeerCount(ctx); err != nil || n != 1050 {
+				t.Fatalf("PeerCount = %d, %v; want 1050", n, err)
+			}
+			// A Delete that dies after two steps...
+			k := []string{s.keys.session, s.keys.ids, s.keys.usernames, s.keys.phones}
+			for range 2 {
+				if left, err := scriptDelete.Run(ctx, c, k, 100).Int64(); err != nil || left != 850 && left != 950 {
+					t.Fatalf("delete step: left %d, %v", left, err)
+				}
+			}
+			if _, err := s.Session(ctx); !errors.Is(err, storage.ErrSessionNotFound) {
+				t.Errorf("half-deleted session readable: %v", err)
+			}
+			// ...is finished by the next Open, which then creates a fresh session.
+			_ = s.Close()
+			if err := s.Open(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if n, _ := s.PeerCount(ctx); n != 0 {
+				t.Errorf("PeerCount after resumed delete = %d; want 0", n)
+			}
+			if snap := snapshot(t, c, s, ids); len(snap) != 1 {
+				t.Errorf("keys left after resumed delete: %d (want only the new session hash)", len(snap))
+			}
+			if err := s.UpdatePeers(ctx, peers[:300]); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Delete(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if snap := snapshot(t, c, s, ids); len(snap) != 0 {
+				t.Errorf("keys left after Delete: %v", snap)
+			}
+			if m := b.mini; m != nil {
+				for _, key := range m(t).Keys() {
+					if strings.HasPrefix(key, s.keys.base) {
+						t.Errorf("key %q left after Delete", key)
+					}
+				}
+			}
+		})
+	}
+}
+
+// countingHook counts commands sent, including inside pipelines.
+type countingHook struct{ n atomic.Int64 }
+
+func (h *countingHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *countingHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+func (h *countingHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.n.Add(int64(len(cmds)))
+		return next(ctx, cmds)
+	}
+}
+
+func TestRoundTrips(t *testing.T) {
+	ctx := context.Background()
+	m := miniredis.RunT(t)
+	c := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer c.Close()
+	hook := &countingHook{}
+	c.AddHook(hook)
+	s := newStore(t, c, WithBatchSize(3))
+	// Load the scripts so EVALSHA does not fall back and double the count.
+	for _, sc := range allScripts {
+		if err := sc.Load(ctx, c).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var peers []storage.Peer
+	for i := int64(1); i <= 10; i++ {
+		peers = append(peers, storage.Peer{ID: i, Type: storage.PeerUser, Usernames: []string{fmt.Sprintf("rt%d", i)}})
+	}
+	tests := []struct {
+		name string
+		call func() error
+		want int64
+	}{
+		{"empty batch", func() error { return s.UpdatePeers(ctx, nil) }, 0},
+		{"10 peers in batches of 3", func() error { return s.UpdatePeers(ctx, peers) }, 4},
+		{"whole session read", func() error { _, err := s.Session(ctx); return err }, 1},
+		{"whole session write", func() error { return s.SetSession(ctx, storage.NewSession()) }, 1},
+		{"one field", func() error { return s.SetAPIID(ctx, storage.Some[int64](5)) }, 1},
+		{"peer by id", func() error { _, err := s.PeerByID(ctx, 3); return err }, 1},
+		{"peer by username", func() error { _, err := s.PeerByUsername(ctx, "rt3"); return err }, 1},
+		{"invalid username lookup", func() error { _, err := s.PeerByUsername(ctx, "a b"); return ignoreMiss(err) }, 0},
+		{"invalid peer batch", func() error {
+			return ignoreInvalid(s.UpdatePeers(ctx, []storage.Peer{{ID: -1, Type: storage.PeerUser}}))
+		}, 0},
+	}
+	for _, tc := range tests {
+		before := hook.n.Load()
+		if err := tc.call(); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got := hook.n.Load() - before; got != tc.want {
+			t.Errorf("%s: %d commands; want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+func ignoreMiss(err error) error {
+	if errors.Is(err, storage.ErrPeerNotFound) {
+		return nil
+	}
+	return err
+}
+
+func ignoreInvalid(err error) error {
+	if errors.Is(err, storage.ErrInvalid) {
+		return nil
+	}
+	return err
+}
+
+// TestScriptCacheFlushed: after SCRIPT FLUSH (as on a restarted server or a
+// promoted replica) every call still works (EVALSHA falls back to EVAL).
+func TestScriptCacheFlushed(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			c := b.client(t)
+			s := newStore(t, c)
+			if err := c.ScriptFlush(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.UpdatePeers(ctx, []storage.Peer{{ID: 7, Type: storage.PeerUser, Usernames: []string{"after_flush"}}}); err != nil {
+				t.Fatalf("UpdatePeers after SCRIPT FLUSH: %v", err)
+			}
+			if err := c.ScriptFlush(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if p, err := s.PeerByUsername(ctx, "after_flush"); err != nil || p.ID != 7 {
+				t.Fatalf("PeerByUsername after SCRIPT FLUSH = %+v, %v", p, err)
+			}
+		})
+	}
+}
+
+// TestStoredForm pins the on-Redis encoding: integers as exact decimal
+// strings (never doubles) and the auth key in its envelope.
+func TestStoredForm(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			c := b.client(t)
+			s := newStore(t, c)
+			key := make(storage.AuthKey, 256)
+			for i := range key {
+				key[i] = byte(255 - i)
+			}
+			if err := s.SetSession(ctx, storage.Session{DCID: storage.Some(4), APIID: storage.Some[int64](2040), AuthKey: key,
+				UserID: storage.Some[int64](9007199254740993), TestMode: storage.Some(true), Date: 1}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.UpdatePeers(ctx, []storage.Peer{{ID: -1001234567890, AccessHash: storage.Some[int64](-9223372036854775807), Type: storage.PeerChannel}}); err != nil {
+				t.Fatal(err)
+			}
+			row, _ := c.HGetAll(ctx, s.keys.session).Result()
+			want := map[string]string{"layout": "1", "dc_id": "4", "api_id": "2040", "auth_key": "raw:" + string(key),
+				"user_id": "9007199254740993", "test_mode": "1", "date": "1"}
+			if !mapsEqual(row, want) {
+				t.Errorf("session hash = %q; want %q", row, want)
+			}
+			peer, _ := c.HGetAll(ctx, s.keys.peer(-1001234567890)).Result()
+			if peer["access_hash"] != "-9223372036854775807" || peer["type"] != "channel" {
+				t.Errorf("peer hash = %q", peer)
+			}
+			// An envelope this code does not know is refused, without the key in the error.
+			if err := c.HSet(ctx, s.keys.session, "auth_key", "aes1:"+string(key)).Err(); err != nil {
+				t.Fatal(err)
+			}
+			_, err := s.Session(ctx)
+			if !errors.Is(err, storage.ErrLayoutVersion) {
+				t.Errorf("unknown auth key envelope: %v; want ErrLayoutVersion", err)
+			}
+			if err != nil && strings.Contains(err.Error(), string(key[:16])) {
+				t.Errorf("error reveals the key")
+			}
+		})
+	}
+}
+
+func TestCorruptDataIsAnErrorNotAPanic(t *testing.T) {
+	ctx := context.Background()
+	c := miniBackend().client(t)
+	s := newStore(t, c)
+	tests := []struct {
+		key, field, value string
+		read              func() error
+	}{
+		{s.keys.session, "dc_id", "two", func() error { _, err := s.Session(ctx); return err }},
+		{s.keys.session, "test_mode", "yes", func() error { _, err := s.Session(ctx); return err }},
+		{s.keys.session, "auth_key", "raw:short", func() error { _, err := s.Session(ctx); return err }},
+		{s.keys.peer(5), "type", "martian", func() error { _, err := s.PeerByID(ctx, 5); return err }},
+		{s.keys.peer(6), "access_hash", "1e18", func() error { _, err := s.PeerByID(ctx, 6); return err }},
+	}
+	for _, tc := range tests {
+		if err := c.HSet(ctx, tc.key, tc.field, tc.value, "type", "user", "last_update_on", "1").Err(); err != nil {
+			t.Fatal(err)
+		}
+		if tc.field == "type" {
+			c.HSet(ctx, tc.key, "type", tc.value)
+		}
+		if err := tc.read(); err == nil {
+			t.Errorf("%s=%q read without error", tc.field, tc.value)
+		}
+		c.HDel(ctx, tc.key, tc.field, "type", "last_update_on")
+	}
+}

@@ -1,0 +1,97 @@
+package storage
+
+import (
+	"errors"
+	"strconv"
+)
+
+// Sentinel errors. Engines wrap them with %w; test with errors.Is.
+var (
+	// ErrPeerNotFound reports a peer cache miss (by id, username or phone).
+	// Resolve the peer over the network and cache it with UpdatePeers.
+	ErrPeerNotFound = errors.New("peer not found in the session's cache")
+
+	// ErrUsernameExpired reports a cached username older than UsernameTTL.
+	// Resolve the username over the network again and cache the result.
+	ErrUsernameExpired = errors.New("cached username expired")
+
+	// ErrSessionNotFound reports that the session does not exist (never
+	// created, or deleted). Open creates a session; an import restores one.
+	ErrSessionNotFound = errors.New("session not found: open the store to create it, or import it")
+
+	// ErrInvalid reports bad input. Nothing was written.
+	ErrInvalid = errors.New("invalid input")
+
+	// ErrClosed reports a call on a store that is not open. Call Open first.
+	ErrClosed = errors.New("store is not open: call Open first")
+
+	// ErrIncomplete reports a session that lacks a field an operation needs,
+	// such as exporting a session string before login.
+	ErrIncomplete = errors.New("session is incomplete")
+
+	// ErrLayoutVersion reports stored data written by a newer version of the
+	// engine than this code understands. Upgrade the library; nothing was read
+	// or written.
+	ErrLayoutVersion = errors.New("stored session layout is newer than this code supports: upgrade tgsession")
+)
+
+// LookupKind says which lookup missed.
+type LookupKind int
+
+// Lookup kinds.
+const (
+	LookupID LookupKind = iota + 1
+	LookupUsername
+	LookupPhoneNumber
+)
+
+// LookupError is a peer-cache miss. Error returns Hydrogram's KeyError text
+// ("ID not found: 999", "Username expired: alice", ...); Unwrap returns
+// ErrPeerNotFound or ErrUsernameExpired.
+type LookupError struct {
+	Kind    LookupKind
+	Key     string // the id (decimal) or the username/phone as the caller gave it
+	Expired bool   // the username is cached but older than UsernameTTL
+}
+
+// NotFoundByID returns the miss for a peer id.
+func NotFoundByID(id int64) *LookupError {
+	return &LookupError{Kind: LookupID, Key: strconv.FormatInt(id, 10)}
+}
+
+// NotFoundByUsername returns the miss for a username as the caller gave it.
+func NotFoundByUsername(username string) *LookupError {
+	return &LookupError{Kind: LookupUsername, Key: username}
+}
+
+// ExpiredUsername returns the expiry miss for a username as the caller gave it.
+func ExpiredUsername(username string) *LookupError {
+	return &LookupError{Kind: LookupUsername, Key: username, Expired: true}
+}
+
+// NotFoundByPhoneNumber returns the miss for a phone number as the caller gave it.
+func NotFoundByPhoneNumber(phone string) *LookupError {
+	return &LookupError{Kind: LookupPhoneNumber, Key: phone}
+}
+
+func (e *LookupError) Error() string {
+	switch {
+	case e.Kind == LookupUsername && e.Expired:
+		return "Username expired: " + e.Key
+	case e.Kind == LookupUsername:
+		return "Username not found: " + e.Key
+	case e.Kind == LookupPhoneNumber:
+		return "Phone number not found: " + e.Key
+	default:
+		return "ID not found: " + e.Key
+	}
+}
+
+// Unwrap returns ErrUsernameExpired for an expired username and
+// ErrPeerNotFound for every other miss.
+func (e *LookupError) Unwrap() error {
+	if e.Expired {
+		return ErrUsernameExpired
+	}
+	return ErrPeerNotFound
+}

@@ -1,0 +1,1152 @@
+// Package storagetest is the conformance suite for storage.Storage
+// implementations, in the spirit of testing/fstest.TestFS: one call runs every
+// check of the contract against any engine, ours or a user's.
+//
+//	func TestConformance(t *testing.T) {
+//		storagetest.Run(t, func(t *testing.T, clock func() time.Time) storage.Storage {
+//			return mystore.New(uniqueName(t), mystore.WithClock(clock))
+//		})
+//	}
+//
+// The suite includes Hydrogram's own fixture (a session written by
+// Hydrogram's SQLiteStorage and the result of every lookup at a fixed time).
+package storagetest
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tgsession/redisstore/storage"
+)
+
+// Factory returns a new, unopened store for a session that no other call of
+// the factory uses. The store must read time from clock (last_update_on,
+// username expiry, Save). The suite opens, deletes and closes the store.
+type Factory func(t *testing.T, clock func() time.Time) storage.Storage
+
+// Clock is a settable clock for tests. The zero value reads the Unix epoch.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a clock set to unix seconds sec.
+func NewClock(sec int64) *Clock { return &Clock{now: time.Unix(sec, 0)} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Set moves the clock to unix seconds sec.
+func (c *Clock) Set(sec int64) {
+	c.mu.Lock()
+	c.now = time.Unix(sec, 0)
+	c.mu.Unlock()
+}
+
+// Add moves the clock by d.
+func (c *Clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// startTime is the suite's default clock reading (2026-11-25 00:00:00 UTC).
+const startTime = 1795564800
+
+type suite struct {
+	newStore Factory
+}
+
+// Run runs the conformance suite as parallel subtests of t.
+func Run(t *testing.T, newStore Factory) {
+	t.Helper()
+	s := suite{newStore: newStore}
+	tests := []struct {
+		name string
+		fn   func(t *testing.T)
+	}{
+		{"OpenCreatesDefaults", s.testOpenCreatesDefaults},
+		{"OpenCloseReopen", s.testOpenCloseReopen},
+		{"Fields", s.testFields},
+		{"SetSessionRoundTrip", s.testSetSessionRoundTrip},
+		{"Save", s.testSave},
+		{"ExportSessionString", s.testExportSessionString},
+		{"AuthKeyNeverPrinted", s.testAuthKeyNeverPrinted},
+		{"PeerRoundTrip", s.testPeerRoundTrip},
+		{"WholeRowReplace", s.testWholeRowReplace},
+		{"DuplicatesLastWins", s.testDuplicatesLastWins},
+		{"EmptyBatch", s.testEmptyBatch},
+		{"InvalidBatchWritesNothing", s.testInvalidBatchWritesNothing},
+		{"UsernameMoves", s.testUsernameMoves},
+		{"PhoneNumberMoves", s.testPhoneNumberMoves},
+		{"RenameBackAndForth", s.testRenameBackAndForth},
+		{"MultipleUsernames", s.testMultipleUsernames},
+		{"MinPeers", s.testMinPeers},
+		{"LookupNormalization", s.testLookupNormalization},
+		{"UsernameTTL", s.testUsernameTTL},
+		{"BatchMatchesSingles", s.testBatchMatchesSingles},
+		{"LargeBatch", s.testLargeBatch},
+		{"Concurrent", s.testConcurrent},
+		{"Delete", s.testDelete},
+		{"HydrogramFixture", s.testHydrogramFixture},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.fn(t)
+		})
+	}
+}
+
+// open builds and opens a store on clock and registers Delete+Close.
+func (s suite) open(t *testing.T, clock *Clock) storage.Storage {
+	t.Helper()
+	st := s.newStore(t, clock.Now)
+	if st == nil {
+		t.Fatal("factory returned a nil store")
+	}
+	ctx := context.Background()
+	if err := st.Open(ctx); err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := st.Delete(context.Background()); err != nil {
+			t.Errorf("cleanup Delete: %v", err)
+		}
+		if err := st.Close(); err != nil {
+			t.Errorf("cleanup Close: %v", err)
+		}
+	})
+	return st
+}
+
+func testKey(seed byte) storage.AuthKey {
+	k := make(storage.AuthKey, storage.AuthKeySize)
+	for i := range k {
+		k[i] = seed + byte(i*7)
+	}
+	return k
+}
+
+func sessionsEqual(a, b storage.Session) bool {
+	return a.DCID == b.DCID && a.APIID == b.APIID && a.TestMode == b.TestMode &&
+		bytes.Equal(a.AuthKey, b.AuthKey) && (a.AuthKey == nil) == (b.AuthKey == nil) &&
+		a.Date == b.Date && a.UserID == b.UserID && a.IsBot == b.IsBot
+}
+
+func mustSession(t *testing.T, st storage.Storage) storage.Session {
+	t.Helper()
+	got, err := st.Session(context.Background())
+	if err != nil {
+		t.Fatalf("Session: %v", err)
+	}
+	return got
+}
+
+// checkGetters compares every per-field getter with want (the fast whole
+// read and the per-field reads must agree).
+func checkGetters(t *testing.T, st storage.Storage, want storage.Session) {
+	t.Helper()
+	ctx := context.Background()
+	if v, err := st.DCID(ctx); err != nil || v != want.DCID {
+		t.Errorf("DCID() = %v, %v; want %v", v, err, want.DCID)
+	}
+	if v, err := st.APIID(ctx); err != nil || v != want.APIID {
+		t.Errorf("APIID() = %v, %v; want %v", v, err, want.APIID)
+	}
+	if v, err := st.TestMode(ctx); err != nil || v != want.TestMode {
+		t.Errorf("TestMode() = %v, %v; want %v", v, err, want.TestMode)
+	}
+	if v, err := st.AuthKey(ctx); err != nil || !bytes.Equal(v, want.AuthKey) || (v == nil) != (want.AuthKey == nil) {
+		t.Errorf("AuthKey() = %v, %v; want %v", v, err, want.AuthKey)
+	}
+	if v, err := st.Date(ctx); err != nil || v != want.Date {
+		t.Errorf("Date() = %v, %v; want %v", v, err, want.Date)
+	}
+	if v, err := st.UserID(ctx); err != nil || v != want.UserID {
+		t.Errorf("UserID() = %v, %v; want %v", v, err, want.UserID)
+	}
+	if v, err := st.IsBot(ctx); err != nil || v != want.IsBot {
+		t.Errorf("IsBot() = %v, %v; want %v", v, err, want.IsBot)
+	}
+}
+
+func (s suite) testOpenCreatesDefaults(t *testing.T) {
+	st := s.open(t, NewClock(startTime))
+	want := storage.NewSession()
+	if got := mustSession(t, st); !sessionsEqual(got, want) {
+		t.Errorf("new session = %v; want %v (Hydrogram's new row: dc_id 2, date 0, rest NULL)", got, want)
+	}
+	checkGetters(t, st, want)
+}
+
+func (s suite) testOpenCloseReopen(t *testing.T) {
+	ctx := context.Background()
+	st := s.newStore(t, NewClock(startTime).Now)
+	if _, err := st.Session(ctx); !errors.Is(err, storage.ErrClosed) {
+		t.Errorf("Session before Open: err = %v; want ErrClosed", err)
+	}
+	if err := st.Open(ctx); err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = st.Delete(context.Background()); _ = st.Close() })
+	if err := st.SetAPIID(ctx, storage.Some[int64](4242)); err != nil {
+		t.Fatalf("SetAPIID: %v", err)
+	}
+	if err := st.UpdatePeers(ctx, []storage.Peer{{ID: 5, Type: storage.PeerUser, AccessHash: storage.Some[int64](9)}}); err != nil {
+		t.Fatalf("UpdatePeers: %v", err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if _, err := st.PeerByID(ctx, 5); !errors.Is(err, storage.ErrClosed) {
+		t.Errorf("PeerByID after Close: err = %v; want ErrClosed", err)
+	}
+	if err := st.SetAPIID(ctx, storage.Some[int64](1)); !errors.Is(err, storage.ErrClosed) {
+		t.Errorf("SetAPIID after Close: err = %v; want ErrClosed", err)
+	}
+	if err := st.Open(ctx); err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	if v, err := st.APIID(ctx); err != nil || v != storage.Some[int64](4242) {
+		t.Errorf("APIID after reopen = %v, %v; want 4242", v, err)
+	}
+	if p, err := st.PeerByID(ctx, 5); err != nil || p.AccessHash != storage.Some[int64](9) {
+		t.Errorf("PeerByID after reopen = %+v, %v", p, err)
+	}
+}
+
+func (s suite) testFields(t *testing.T) {
+	ctx := context.Background()
+	key := testKey(3)
+	tests := []struct {
+		name  string
+		set   func(storage.Storage, bool) error // true: set the value, false: set NULL
+		field func(*storage.Session, bool)
+		bad   []func(storage.Storage) error
+	}{
+		{
+			name: "dc_id",
+			set: func(st storage.Storage, v bool) error {
+				if v {
+					return st.SetDCID(ctx, storage.Some(4))
+				}
+				return st.SetDCID(ctx, storage.Null[int]{})
+			},
+			field: func(s *storage.Session, v bool) { s.DCID = map[bool]storage.Null[int]{true: storage.Some(4)}[v] },
+			bad: []func(storage.Storage) error{
+				func(st storage.Storage) error { return st.SetDCID(ctx, storage.Some(0)) },
+				func(st storage.Storage) error { return st.SetDCID(ctx, storage.Some(-1)) },
+				func(st storage.Storage) error { return st.SetDCID(ctx, storage.Some(256)) },
+			},
+		},
+		{
+			name: "api_id",
+			set: func(st storage.Storage, v bool) error {
+				if v {
+					return st.SetAPIID(ctx, storage.Some[int64](4294967295))
+				}
+				return st.SetAPIID(ctx, storage.Null[int64]{})
+			},
+			field: func(s *storage.Session, v bool) {
+				s.APIID = map[bool]storage.Null[int64]{true: storage.Some[int64](4294967295)}[v]
+			},
+			bad: []func(storage.Storage) error{
+				func(st storage.Storage) error { return st.SetAPIID(ctx, storage.Some[int64](0)) },
+				func(st storage.Storage) error { return st.SetAPIID(ctx, storage.Some[int64](-5)) },
+				func(st storage.Storage) error { return st.SetAPIID(ctx, storage.Some[int64](4294967296)) },
+			},
+		},
+		{
+			name: "test_mode",
+			set: func(st storage.Storage, v bool) error {
+				if v {
+					return st.SetTestMode(ctx, storage.Some(true))
+				}
+				return st.SetTestMode(ctx, storage.Null[bool]{})
+			},
+			field: func(s *storage.Session, v bool) {
+				s.TestMode = map[bool]storage.Null[bool]{true: storage.Some(true)}[v]
+			},
+		},
+		{
+			name: "auth_key",
+			set: func(st storage.Storage, v bool) error {
+				if v {
+					return st.SetAuthKey(ctx, key)
+				}
+				return st.SetAuthKey(ctx, nil)
+			},
+			field: func(s *storage.Session, v bool) {
+				if v {
+					s.AuthKey = key
+				} else {
+					s.AuthKey = nil
+				}
+			},
+			bad: []func(storage.Storage) error{
+				func(st storage.Storage) error { return st.SetAuthKey(ctx, storage.AuthKey{}) },
+				func(st storage.Storage) error { return st.SetAuthKey(ctx, make(storage.AuthKey, 255)) },
+				func(st storage.Storage) error { return st.SetAuthKey(ctx, make(storage.AuthKey, 257)) },
+			},
+		},
+		{
+			name: "user_id",
+			set: func(st storage.Storage, v bool) error {
+				if v {
+					return st.SetUserID(ctx, storage.Some[int64](9007199254740993)) // 2^53+1: not a double
+				}
+				return st.SetUserID(ctx, storage.Null[int64]{})
+			},
+			field: func(s *storage.Session, v bool) {
+				s.UserID = map[bool]storage.Null[int64]{true: storage.Some[int64](9007199254740993)}[v]
+			},
+			bad: []func(storage.Storage) error{
+				func(st storage.Storage) error { return st.SetUserID(ctx, storage.Some[int64](0)) },
+				func(st storage.Storage) error { return st.SetUserID(ctx, storage.Some[int64](-7)) },
+			},
+		},
+		{
+			name: "is_bot",
+			set: func(st storage.Storage, v bool) error {
+				if v {
+					return st.SetIsBot(ctx, storage.Some(false))
+				}
+				return st.SetIsBot(ctx, storage.Null[bool]{})
+			},
+			field: func(s *storage.Session, v bool) { s.IsBot = map[bool]storage.Null[bool]{true: storage.Some(false)}[v] },
+		},
+		{
+			name: "date",
+			set: func(st storage.Storage, v bool) error {
+				if v {
+					return st.SetDate(ctx, 1700000000)
+				}
+				return st.SetDate(ctx, 0)
+			},
+			field: func(s *storage.Session, v bool) {
+				if v {
+					s.Date = 1700000000
+				} else {
+					s.Date = 0
+				}
+			},
+			bad: []func(storage.Storage) error{
+				func(st storage.Storage) error { return st.SetDate(ctx, -1) },
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			st := s.open(t, NewClock(startTime))
+			want := storage.NewSession()
+			for _, v := range []bool{true, false, true} {
+				if err := tc.set(st, v); err != nil {
+					t.Fatalf("set (value=%v): %v", v, err)
+				}
+				tc.field(&want, v)
+				if got := mustSession(t, st); !sessionsEqual(got, want) {
+					t.Fatalf("after set (value=%v): Session() = %v; want %v", v, got, want)
+				}
+				checkGetters(t, st, want)
+			}
+			for i, bad := range tc.bad {
+				err := bad(st)
+				if !errors.Is(err, storage.ErrInvalid) {
+					t.Errorf("bad value #%d: err = %v; want ErrInvalid", i, err)
+				}
+				if got := mustSession(t, st); !sessionsEqual(got, want) {
+					t.Errorf("bad value #%d changed the session: %v; want %v", i, got, want)
+				}
+			}
+		})
+	}
+}
+
+func fullSession() storage.Session {
+	return storage.Session{
+		DCID:     storage.Some(5),
+		APIID:    storage.Some[int64](611335),
+		TestMode: storage.Some(false),
+		AuthKey:  testKey(9),
+		Date:     1795000000,
+		UserID:   storage.Some[int64](6123456789),
+		IsBot:    storage.Some(true),
+	}
+}
+
+func (s suite) testSetSessionRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	st := s.open(t, NewClock(startTime))
+	want := fullSession()
+	if err := st.SetSession(ctx, want); err != nil {
+		t.Fatalf("SetSession: %v", err)
+	}
+	if got := mustSession(t, st); !sessionsEqual(got, want) {
+		t.Errorf("Session() = %v; want %v", got, want)
+	}
+	checkGetters(t, st, want)
+
+	// The Client's login reset: user_id and is_bot back to NULL together.
+	if err := st.SetFields(ctx, storage.Session{}, storage.FieldUserID|storage.FieldIsBot); err != nil {
+		t.Fatalf("SetFields(NULL user_id, is_bot): %v", err)
+	}
+	want.UserID, want.IsBot = storage.Null[int64]{}, storage.Null[bool]{}
+	if got := mustSession(t, st); !sessionsEqual(got, want) {
+		t.Errorf("after NULL reset: Session() = %v; want %v", got, want)
+	}
+
+	// A whole write with one bad field writes nothing.
+	bad := fullSession()
+	bad.APIID = storage.Some[int64](77)
+	bad.AuthKey = make(storage.AuthKey, 10)
+	if err := st.SetSession(ctx, bad); !errors.Is(err, storage.ErrInvalid) {
+		t.Errorf("SetSession with a 10-byte key: err = %v; want ErrInvalid", err)
+	}
+	if got := mustSession(t, st); !sessionsEqual(got, want) {
+		t.Errorf("a rejected SetSession changed the session: %v; want %v", got, want)
+	}
+}
+
+func (s suite) testSave(t *testing.T) {
+	ctx := context.Background()
+	clock := NewClock(startTime)
+	st := s.open(t, clock)
+	clock.Set(1795631487)
+	if err := st.Save(ctx); err != nil {
+		t.Fatalf("Save: %v", err)
+	}
+	if d, err := st.Date(ctx); err != nil || d != 1795631487 {
+		t.Errorf("Date after Save = %d, %v; want the clock's 1795631487", d, err)
+	}
+}
+
+func (s suite) testExportSessionString(t *testing.T) {
+	ctx := context.Background()
+	st := s.open(t, NewClock(startTime))
+	if _, err := st.ExportSessionString(ctx); !errors.Is(err, storage.ErrIncomplete) {
+		t.Errorf("export of a new session: err = %v; want ErrIncomplete", err)
+	}
+	f, err := loadFixture()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := f.session()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetSession(ctx, sess); err != nil {
+		t.Fatalf("SetSession: %v", err)
+	}
+	got, err := st.ExportSessionString(ctx)
+	if err != nil {
+		t.Fatalf("ExportSessionString: %v", err)
+	}
+	if got != f.ExportSessionString {
+		t.Errorf("ExportSessionString =\n%s\nwant Hydrogram's\n%s", got, f.ExportSessionString)
+	}
+	if len(got) != 362 {
+		t.Errorf("len = %d; want 362", len(got))
+	}
+	if err := st.SetUserID(ctx, storage.Null[int64]{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.ExportSessionString(ctx); !errors.Is(err, storage.ErrIncomplete) {
+		t.Errorf("export without user_id: err = %v; want ErrIncomplete", err)
+	}
+}
+
+// secretForms are renderings of a key that must never appear in output.
+func secretForms(k []byte) []string {
+	return []string{
+		string(k[:32]),
+		hex.EncodeToString(k[:16]),
+		strings.ToUpper(hex.EncodeToString(k[:16])),
+		base64.StdEncoding.EncodeToString(k[:30]),
+		base64.RawURLEncoding.EncodeToString(k[:30]),
+		fmt.Sprint([]byte(k[:8]))[1:20],
+	}
+}
+
+func (s suite) testAuthKeyNeverPrinted(t *testing.T) {
+	ctx := context.Background()
+	st := s.open(t, NewClock(startTime))
+	sess := fullSession()
+	if err := st.SetSession(ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+	got := mustSession(t, st)
+	var outputs []string
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x", "%X", "%q"} {
+		outputs = append(outputs, fmt.Sprintf(verb, got), fmt.Sprintf(verb, got.AuthKey), fmt.Sprintf(verb, st))
+	}
+	outputs = append(outputs, got.String(), got.AuthKey.String())
+	// Errors that involve the key must not carry it either.
+	tooLong := append(storage.AuthKey{}, sess.AuthKey...)
+	tooLong = append(tooLong, 1)
+	if err := st.SetAuthKey(ctx, tooLong); err != nil {
+		outputs = append(outputs, err.Error())
+	}
+	for _, out := range outputs {
+		for _, secret := range secretForms(sess.AuthKey) {
+			if strings.Contains(out, secret) {
+				t.Errorf("output reveals the auth key: %q", out)
+			}
+		}
+	}
+}
+
+func hash(v int64) storage.Null[int64] { return storage.Some(v) }
+
+func (s suite) testPeerRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	clock := NewClock(startTime)
+	st := s.open(t, clock)
+	tests := []struct {
+		peer storage.Peer
+		want storage.InputPeer
+	}{
+		{storage.Peer{ID: 1, AccessHash: hash(-9223372036854775808), Type: storage.PeerUser, Usernames: []string{"min_hash"}},
+			storage.InputPeer{Kind: storage.InputPeerUser, ID: 1, AccessHash: hash(-9223372036854775808)}},
+		{storage.Peer{ID: 999999999999, AccessHash: hash(9223372036854775807), Type: storage.PeerBot, Usernames: []string{"max_bot"}, PhoneNumber: "123"},
+			storage.InputPeer{Kind: storage.InputPeerUser, ID: 999999999999, AccessHash: hash(9223372036854775807)}},
+		{storage.Peer{ID: 9007199254740993 % 999999999999, AccessHash: hash(9007199254740993), Type: storage.PeerUser},
+			storage.InputPeer{Kind: storage.InputPeerUser, ID: 9007199254740993 % 999999999999, AccessHash: hash(9007199254740993)}},
+		{storage.Peer{ID: 777, Type: storage.PeerUser},
+			storage.InputPeer{Kind: storage.InputPeerUser, ID: 777}},
+		{storage.Peer{ID: -1, AccessHash: hash(0), Type: storage.PeerGroup},
+			storage.InputPeer{Kind: storage.InputPeerChat, ID: 1}},
+		{storage.Peer{ID: -999999999999, AccessHash: hash(0), Type: storage.PeerGroup},
+			storage.InputPeer{Kind: storage.InputPeerChat, ID: 999999999999}},
+		{storage.Peer{ID: -1000000000001, AccessHash: hash(77), Type: storage.PeerChannel, Usernames: []string{"chan"}},
+			storage.InputPeer{Kind: storage.InputPeerChannel, ID: 1, AccessHash: hash(77)}},
+		{storage.Peer{ID: -1007852516352, AccessHash: hash(-42), Type: storage.PeerSupergroup, PhoneNumber: "88"},
+			storage.InputPeer{Kind: storage.InputPeerChannel, ID: 7852516352, AccessHash: hash(-42)}},
+	}
+	var batch []storage.Peer
+	for _, tc := range tests {
+		batch = append(batch, tc.peer)
+	}
+	if err := st.UpdatePeers(ctx, batch); err != nil {
+		t.Fatalf("UpdatePeers: %v", err)
+	}
+	for _, tc := range tests {
+		want := tc.peer
+		want.LastUpdateOn = startTime
+		got, err := st.PeerByID(ctx, tc.peer.ID)
+		if err != nil {
+			t.Errorf("PeerByID(%d): %v", tc.peer.ID, err)
+			continue
+		}
+		checkPeer(t, fmt.Sprintf("PeerByID(%d)", tc.peer.ID), got, want)
+		if ip := got.InputPeer(); ip != tc.want {
+			t.Errorf("PeerByID(%d).InputPeer() = %v; want %v", tc.peer.ID, ip, tc.want)
+		}
+		for _, u := range tc.peer.Usernames {
+			if got, err := st.PeerByUsername(ctx, u); err != nil || got.ID != tc.peer.ID {
+				t.Errorf("PeerByUsername(%q) = %d, %v; want %d", u, got.ID, err, tc.peer.ID)
+			}
+		}
+		if ph := tc.peer.PhoneNumber; ph != "" {
+			if got, err := st.PeerByPhoneNumber(ctx, ph); err != nil || got.ID != tc.peer.ID {
+				t.Errorf("PeerByPhoneNumber(%q) = %d, %v; want %d", ph, got.ID, err, tc.peer.ID)
+			}
+		}
+	}
+}
+
+func checkPeer(t *testing.T, what string, got, want storage.Peer) {
+	t.Helper()
+	if got.ID != want.ID || got.AccessHash != want.AccessHash || got.Type != want.Type ||
+		got.PhoneNumber != want.PhoneNumber || got.Min != want.Min || got.LastUpdateOn != want.LastUpdateOn ||
+		strings.Join(got.Usernames, " ") != strings.Join(want.Usernames, " ") {
+		t.Errorf("%s = %+v; want %+v", what, got, want)
+	}
+}
+
+func expectMiss(t *testing.T, what string, err error, target error) {
+	t.Helper()
+	if !errors.Is(err, target) {
+		t.Errorf("%s: err = %v; want %v", what, err, target)
+	}
+}
+
+func (s suite) testWholeRowReplace(t *testing.T) {
+	ctx := context.Background()
+	clock := NewClock(startTime)
+	st := s.open(t, clock)
+	first := storage.Peer{ID: 100, AccessHash: hash(1), Type: storage.PeerUser, Usernames: []string{"first_name"}, PhoneNumber: "111"}
+	if err := st.UpdatePeers(ctx, []storage.Peer{first}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(time.Minute)
+	second := storage.Peer{ID: 100, Type: storage.PeerBot}
+	if err := st.UpdatePeers(ctx, []storage.Peer{second}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.PeerByID(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := second
+	want.LastUpdateOn = startTime + 60
+	checkPeer(t, "after replace", got, want)
+	_, err = st.PeerByUsername(ctx, "first_name")
+	expectMiss(t, "old username", err, storage.ErrPeerNotFound)
+	_, err = st.PeerByPhoneNumber(ctx, "111")
+	expectMiss(t, "old phone", err, storage.ErrPeerNotFound)
+}
+
+func (s suite) testDuplicatesLastWins(t *testing.T) {
+	ctx := context.Background()
+	st := s.open(t, NewClock(startTime))
+	batch := []storage.Peer{
+		{ID: 200, AccessHash: hash(1), Type: storage.PeerUser, Usernames: []string{"dup_a"}},
+		{ID: 201, AccessHash: hash(5), Type: storage.PeerUser},
+		{ID: 200, AccessHash: hash(2), Type: storage.PeerUser, Usernames: []string{"dup_b"}},
+	}
+	if err := st.UpdatePeers(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.PeerByID(ctx, 200)
+	if err != nil || got.AccessHash != hash(2) || got.Username() != "dup_b" {
+		t.Errorf("PeerByID(200) = %+v, %v; want the last occurrence (hash 2, dup_b)", got, err)
+	}
+	_, err = st.PeerByUsername(ctx, "dup_a")
+	expectMiss(t, "username of the overridden occurrence", err, storage.ErrPeerNotFound)
+	if got, err := st.PeerByID(ctx, 201); err != nil || got.AccessHash != hash(5) {
+		t.Errorf("PeerByID(201) = %+v, %v", got, err)
+	}
+}
+
+func (s suite) testEmptyBatch(t *testing.T) {
+	ctx := context.Background()
+	st := s.open(t, NewClock(startTime))
+	if err := st.UpdatePeers(ctx, nil); err != nil {
+		t.Errorf("UpdatePeers(nil) = %v", err)
+	}
+	if err := st.UpdatePeers(ctx, []storage.Peer{}); err != nil {
+		t.Errorf("UpdatePeers([]) = %v", err)
+	}
+}
+
+func (s suite) testInvalidBatchWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	good := []storage.Peer{
+		{ID: 300, AccessHash: hash(1), Type: storage.PeerUser, Usernames: []string{"good_one"}, PhoneNumber: "300"},
+		{ID: -300, Type: storage.PeerGroup},
+	}
+	bad := []storage.Peer{
+		{ID: 301, Type: "chat"},
+		{ID: 301, Type: ""},
+		{ID: -301, Type: storage.PeerUser},
+		{ID: 0, Type: storage.PeerUser},
+		{ID: 1000000000000, Type: storage.PeerUser},
+		{ID: -301, Type: storage.PeerChannel},
+		{ID: -1000000000000, Type: storage.PeerChannel},
+		{ID: -1007852516353, Type: storage.PeerSupergroup},
+		{ID: -1000000000001, Type: storage.PeerGroup},
+		{ID: 301, Type: storage.PeerUser, Usernames: []string{"bad name"}},
+		{ID: 301, Type: storage.PeerUser, Usernames: []string{""}},
+		{ID: 301, Type: storage.PeerUser, Usernames: []string{strings.Repeat("a", 65)}},
+		{ID: 301, Type: storage.PeerUser, Usernames: []string{"ok", "{tag}"}},
+		{ID: 301, Type: storage.PeerUser, PhoneNumber: "12ab"},
+		{ID: 301, Type: storage.PeerUser, PhoneNumber: "+"},
+	}
+	for i, b := range bad {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			t.Parallel()
+			st := s.open(t, NewClock(startTime))
+			batch := append(append([]storage.Peer{}, good...), b)
+			err := st.UpdatePeers(ctx, batch)
+			if !errors.Is(err, storage.ErrInvalid) {
+				t.Fatalf("UpdatePeers with %+v: err = %v; want ErrInvalid", b, err)
+			}
+			for _, p := range good {
+				_, err := st.PeerByID(ctx, p.ID)
+				expectMiss(t, fmt.Sprintf("PeerByID(%d) after a rejected batch", p.ID), err, storage.ErrPeerNotFound)
+			}
+			_, err = st.PeerByUsername(ctx, "good_one")
+			expectMiss(t, "username after a rejected batch", err, storage.ErrPeerNotFound)
+			_, err = st.PeerByPhoneNumber(ctx, "300")
+			expectMiss(t, "phone after a rejected batch", err, storage.ErrPeerNotFound)
+		})
+	}
+}
+
+func (s suite) testUsernameMoves(t *testing.T) {
+	ctx := context.Background()
+	clock := NewClock(startTime)
+	st := s.open(t, clock)
+	a := storage.Peer{ID: 400, AccessHash: hash(1), Type: storage.PeerUser, Usernames: []string{"moving", "keep_a"}}
+	b := storage.Peer{ID: 401, AccessHash: hash(2), Type: storage.PeerChannel}
+	b.ID = -1000000000401
+	if err := st.UpdatePeers(ctx, []storage.Peer{a}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(time.Second)
+	b.Usernames = []string{"moving"}
+	if err := st.UpdatePeers(ctx, []storage.Peer{b}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.PeerByUsername(ctx, "moving"); err != nil || got.ID != b.ID {
+		t.Errorf("PeerByUsername(moving) = %d, %v; want the new holder %d", got.ID, err, b.ID)
+	}
+	got, err := st.PeerByID(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got.Usernames, " ") != "keep_a" {
+		t.Errorf("old holder's usernames = %q; want only keep_a", got.Usernames)
+	}
+	if got, err := st.PeerByUsername(ctx, "keep_a"); err != nil || got.ID != a.ID {
+		t.Errorf("PeerByUsername(keep_a) = %d, %v; want %d", got.ID, err, a.ID)
+	}
+}
+
+func (s suite) testPhoneNumberMoves(t *testing.T) {
+	ctx := context.Background()
+	st := s.open(t, NewClock(startTime))
+	if err := st.UpdatePeers(ctx, []storage.Peer{{ID: 500, Type: storage.PeerUser, PhoneNumber: "15550001"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.UpdatePeers(ctx, []storage.Peer{{ID: 501, Type: storage.PeerUser, PhoneNumber: "15550001"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.PeerByPhoneNumber(ctx, "15550001"); err != nil || got.ID != 501 {
+		t.Errorf("PeerByPhoneNumber = %d, %v; want the new holder 501", got.ID, err)
+	}
+	if got, err := st.PeerByID(ctx, 500); err != nil || got.PhoneNumber != "" {
+		t.Errorf("old holder = %+v, %v; want no phone number", got, err)
+	}
+}
+
+func (s suite) testRenameBackAndForth(t *testing.T) {
+	ctx := context.Background()
+	clock := NewClock(startTime)
+	st := s.open(t, clock)
+	ids := []int64{600, 601, 602}
+	names := []string{"name_x", "name_y", "name_z"}
+	holder := map[string]int64{}
+	// Each round gives every peer a rotated set of names, sometimes none, in
+	// one batch or one peer per call, and checks every name afterwards.
+	for round := 0; round < 12; round++ {
+		clock.Add(time.Second)
+		var batch []storage.Peer
+		for i, id := range ids {
+			p := storage.Peer{ID: id, AccessHash: hash(id), Type: storage.PeerUser}
+			if (round+i)%4 != 3 {
+				p.Usernames = []string{names[(round+i)%3]}
+			}
+			if round%3 == 0 && i == 0 {
+				p.Usernames = append(p.Usernames, names[(round+2)%3])
+			}
+			batch = append(batch, p)
+		}
+		if round%2 == 0 {
+			if err := st.UpdatePeers(ctx, batch); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			for _, p := range batch {
+				if err := st.UpdatePeers(ctx, []storage.Peer{p}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		// The model: a name belongs to the last peer written with it.
+		for k := range holder {
+			delete(holder, k)
+		}
+		// Recompute from scratch: later peers in write order win.
+		for _, p := range batch {
+			for _, u := range norm(t, p).Usernames {
+				holder[u] = p.ID
+			}
+		}
+		held := map[int64][]string{}
+		for _, p := range batch {
+			n := norm(t, p)
+			for _, u := range n.Usernames {
+				if holder[u] == p.ID {
+					held[p.ID] = append(held[p.ID], u)
+				}
+			}
+		}
+		for _, u := range names {
+			got, err := st.PeerByUsername(ctx, u)
+			want, ok := holder[u]
+			switch {
+			case !ok:
+				expectMiss(t, fmt.Sprintf("round %d: PeerByUsername(%s)", round, u), err, storage.ErrPeerNotFound)
+			case err != nil || got.ID != want:
+				t.Errorf("round %d: PeerByUsername(%s) = %d, %v; want %d", round, u, got.ID, err, want)
+			}
+		}
+		for _, id := range ids {
+			got, err := st.PeerByID(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(got.Usernames, " ") != strings.Join(held[id], " ") {
+				t.Errorf("round %d: peer %d usernames = %q; want %q", round, id, got.Usernames, held[id])
+			}
+		}
+	}
+}
+
+func norm(t *testing.T, p storage.Peer) storage.Peer {
+	t.Helper()
+	n, err := p.Normalized()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func (s suite) testMultipleUsernames(t *testing.T) {
+	ctx := context.Background()
+	st := s.open(t, NewClock(startTime))
+	p := storage.Peer{ID: 700, AccessHash: hash(7), Type: storage.PeerUser, Usernames: []string{"primary_name", "collectible_1", "Collectible_2", "@collectible_1"}}
+	if err := st.UpdatePeers(ctx, []storage.Peer{p}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.PeerByID(ctx, 700)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "primary_name collectible_1 collectible_2"; strings.Join(got.Usernames, " ") != want {
+		t.Errorf("usernames = %q; want %q (lower-cased, '@' dropped, duplicates removed, order kept)", got.Usernames, want)
+	}
+	for _, u := range []string{"primary_name", "collectible_1", "collectible_2"} {
+		if got, err := st.PeerByUsername(ctx, u); err != nil || got.ID != 700 {
+			t.Errorf("PeerByUsername(%s) = %d, %v; want 700", u, got.ID, err)
+		}
+	}
+	p.Usernames = []string{"primary_name", "collectible_2"}
+	if err := st.UpdatePeers(ctx, []storage.Peer{p}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = st.PeerByUsername(ctx, "collectible_1")
+	expectMiss(t, "dropped collectible username", err, storage.ErrPeerNotFound)
+	if got, err := st.PeerByUsername(ctx, "collectible_2"); err != nil || got.ID != 700 {
+		t.Errorf("PeerByUsername(collectible_2) = %d, %v; want 700", got.ID, err)
+	}
+}
+
+func (s suite) testMinPeers(t *testing.T) {
+	ctx := context.Background()
+	st := s.open(t, NewClock(startTime))
+	steps := []struct {
+		name     string
+		write    storage.Peer
+		wantHash storage.Null[int64]
+		wantMin  bool
+	}{
+		{"min on an unknown peer is stored as min",
+			storage.Peer{ID: 800, AccessHash: hash(11), Type: storage.PeerUser, Min: true}, hash(11), true},
+		{"full replaces min",
+			storage.Peer{ID: 800, AccessHash: hash(22), Type: storage.PeerUser, Usernames: []string{"min_test"}}, hash(22), false},
+		{"min never replaces a full hash",
+			storage.Peer{ID: 800, AccessHash: hash(33), Type: storage.PeerUser, Usernames: []string{"min_test_2"}, Min: true}, hash(22), false},
+		{"min without a hash keeps the full hash",
+			storage.Peer{ID: 800, Type: storage.PeerUser, Min: true}, hash(22), false},
+		{"full replaces full",
+			storage.Peer{ID: 800, AccessHash: hash(44), Type: storage.PeerUser}, hash(44), false},
+	}
+	for _, step := range steps {
+		if err := st.UpdatePeers(ctx, []storage.Peer{step.write}); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		got, err := st.PeerByID(ctx, 800)
+		if err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		if got.AccessHash != step.wantHash || got.Min != step.wantMin {
+			t.Errorf("%s: hash %v min %v; want %v min %v", step.name, got.AccessHash, got.Min, step.wantHash, step.wantMin)
+		}
+		if strings.Join(got.Usernames, " ") != strings.Join(step.write.Usernames, " ") {
+			t.Errorf("%s: usernames %q; want %q (the rest of the row is replaced)", step.name, got.Usernames, step.write.Usernames)
+		}
+	}
+}
+
+func (s suite) testLookupNormalization(t *testing.T) {
+	ctx := context.Background()
+	st := s.open(t, NewClock(startTime))
+	if err := st.UpdatePeers(ctx, []storage.Peer{{ID: 900, AccessHash: hash(9), Type: storage.PeerUser, Usernames: []string{"@Mixed_Case"}, PhoneNumber: "+1 (555) 010-9000"}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.PeerByID(ctx, 900)
+	if err != nil || got.Username() != "mixed_case" || got.PhoneNumber != "15550109000" {
+		t.Errorf("stored = %+v, %v; want username mixed_case and phone 15550109000", got, err)
+	}
+	for _, u := range []string{"mixed_case", "MIXED_CASE", "@Mixed_Case", " @mixed_case "} {
+		if got, err := st.PeerByUsername(ctx, u); err != nil || got.ID != 900 {
+			t.Errorf("PeerByUsername(%q) = %d, %v; want 900", u, got.ID, err)
+		}
+	}
+	for _, p := range []string{"15550109000", "+15550109000", "+1 555 010 9000", "1-555-010-9000"} {
+		if got, err := st.PeerByPhoneNumber(ctx, p); err != nil || got.ID != 900 {
+			t.Errorf("PeerByPhoneNumber(%q) = %d, %v; want 900", p, got.ID, err)
+		}
+	}
+	for _, u := range []string{"", "@", "mixed case", "{mixed_case}", "mixed_case\x00", strings.Repeat("x", 5000)} {
+		_, err := st.PeerByUsername(ctx, u)
+		expectMiss(t, fmt.Sprintf("PeerByUsername(%.20q)", u), err, storage.ErrPeerNotFound)
+		var le *storage.LookupError
+		if errors.As(err, &le) && le.Error() != "Username not found: "+u {
+			t.Errorf("miss text = %.40q; want Hydrogram's %.40q", le.Error(), "Username not found: "+u)
+		}
+	}
+	for _, p := range []string{"", "+", "abc", "1555x"} {
+		_, err := st.PeerByPhoneNumber(ctx, p)
+		expectMiss(t, fmt.Sprintf("PeerByPhoneNumber(%q)", p), err, storage.ErrPeerNotFound)
+	}
+}
+
+func (s suite) testUsernameTTL(t *testing.T) {
+	ctx := context.Background()
+	clock := NewClock(startTime)
+	st := s.open(t, clock)
+	if err := st.UpdatePeers(ctx, []storage.Peer{{ID: 1000, AccessHash: hash(1), Type: storage.PeerUser, Usernames: []string{"ttl_user"}, PhoneNumber: "1000"}}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		delta   int64
+		expired bool
+	}{
+		{0, false}, {1, false}, {storage.UsernameTTL, false}, {storage.UsernameTTL + 1, true},
+		{-storage.UsernameTTL, false}, {-storage.UsernameTTL - 1, true}, {10 * storage.UsernameTTL, true},
+	}
+	for _, tc := range tests {
+		clock.Set(startTime + tc.delta)
+		got, err := st.PeerByUsername(ctx, "ttl_user")
+		if tc.expired {
+			expectMiss(t, fmt.Sprintf("delta %d", tc.delta), err, storage.ErrUsernameExpired)
+			if errors.Is(err, storage.ErrPeerNotFound) {
+				t.Errorf("delta %d: an expired username must not also be ErrPeerNotFound", tc.delta)
+			}
+			if err != nil && err.Error() != "Username expired: ttl_user" {
+				t.Errorf("delta %d: text %q; want Hydrogram's", tc.delta, err.Error())
+			}
+		} else if err != nil || got.ID != 1000 {
+			t.Errorf("delta %d: PeerByUsername = %d, %v; want 1000", tc.delta, got.ID, err)
+		}
+		// No TTL for ids and phone numbers.
+		if _, err := st.PeerByID(ctx, 1000); err != nil {
+			t.Errorf("delta %d: PeerByID: %v", tc.delta, err)
+		}
+		if _, err := st.PeerByPhoneNumber(ctx, "1000"); err != nil {
+			t.Errorf("delta %d: PeerByPhoneNumber: %v", tc.delta, err)
+		}
+	}
+	// A rewrite refreshes the timestamp.
+	clock.Set(startTime + 10*storage.UsernameTTL)
+	if err := st.UpdatePeers(ctx, []storage.Peer{{ID: 1000, AccessHash: hash(1), Type: storage.PeerUser, Usernames: []string{"ttl_user"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.PeerByUsername(ctx, "ttl_user"); err != nil {
+		t.Errorf("after refresh: %v", err)
+	}
+}
+
+func genPeers(n int, seed int64) []storage.Peer {
+	out := make([]storage.Peer, 0, n)
+	for i := 0; i < n; i++ {
+		id := seed + int64(i)
+		p := storage.Peer{ID: id, AccessHash: hash(id*7919 - 4611686018427387904), Type: storage.PeerUser}
+		switch i % 4 {
+		case 0:
+			p.Usernames = []string{fmt.Sprintf("gen_%d", id)}
+		case 1:
+			p.PhoneNumber = fmt.Sprintf("99%d", id)
+		case 2:
+			p.Type = storage.PeerChannel
+			p.ID = storage.ChannelID(id)
+			p.Usernames = []string{fmt.Sprintf("chan_%d", id), fmt.Sprintf("alt_%d", id)}
+		case 3:
+			p.Type = storage.PeerGroup
+			p.ID = -id
+			p.AccessHash = storage.Null[int64]{}
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func (s suite) testBatchMatchesSingles(t *testing.T) {
+	ctx := context.Background()
+	peers := genPeers(60, 5000)
+	// Make a few later peers take earlier peers' names.
+	peers[40].Usernames = []string{"gen_5000"}
+	peers[41].PhoneNumber = "995001"
+	batch := s.open(t, NewClock(startTime))
+	single := s.open(t, NewClock(startTime))
+	if err := batch.UpdatePeers(ctx, peers); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range peers {
+		if err := single.UpdatePeers(ctx, []storage.Peer{p}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range peers {
+		a, errA := batch.PeerByID(ctx, p.ID)
+		b, errB := single.PeerByID(ctx, p.ID)
+		if errA != nil || errB != nil {
+			t.Fatalf("PeerByID(%d): %v / %v", p.ID, errA, errB)
+		}
+		checkPeer(t, fmt.Sprintf("batch vs single, peer %d", p.ID), a, b)
+		for _, u := range p.Usernames {
+			a, errA := batch.PeerByUsername(ctx, u)
+			b, errB := single.PeerByUsername(ctx, u)
+			if a.ID != b.ID || (errA == nil) != (errB == nil) {
+				t.Errorf("PeerByUsername(%s): batch %d/%v, single %d/%v", u, a.ID, errA, b.ID, errB)
+			}
+		}
+		if ph := p.PhoneNumber; ph != "" {
+			a, errA := batch.PeerByPhoneNumber(ctx, ph)
+			b, errB := single.PeerByPhoneNumber(ctx, ph)
+			if a.ID != b.ID || (errA == nil) != (errB == nil) {
+				t.Errorf("PeerByPhoneNumber(%s): batch %d/%v, single %d/%v", ph, a.ID, errA, b.ID, errB)
+			}
+		}
+	}
+}
+
+func (s suite) testLargeBatch(t *testing.T) {
+	ctx := context.Background()
+	st := s.open(t, NewClock(startTime))
+	peers := genPeers(2500, 100000)
+	if err := st.UpdatePeers(ctx, peers); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < len(peers); i += 97 {
+		p := peers[i]
+		if got, err := st.PeerByID(ctx, p.ID); err != nil || got.AccessHash != p.AccessHash {
+			t.Errorf("PeerByID(%d) = %+v, %v", p.ID, got, err)
+		}
+	}
+	last := peers[len(peers)-1]
+	if got, err := st.PeerByID(ctx, last.ID); err != nil || got.ID != last.ID {
+		t.Errorf("last peer: %+v, %v", got, err)
+	}
+}
+
+func (s suite) testConcurrent(t *testing.T) {
+	ctx := context.Background()
+	st := s.open(t, NewClock(startTime))
+	const workers = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*3)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			peers := genPeers(40, int64(20000+w*100))
+			for i := 0; i < len(peers); i += 10 {
+				if err := st.UpdatePeers(ctx, peers[i:i+10]); err != nil {
+					errs <- err
+					return
+				}
+				for _, p := range peers[i : i+10] {
+					if _, err := st.PeerByID(ctx, p.ID); err != nil {
+						errs <- fmt.Errorf("PeerByID(%d) right after writing it: %w", p.ID, err)
+						return
+					}
+				}
+			}
+			if _, err := st.Session(ctx); err != nil {
+				errs <- err
+			}
+			if err := st.SetDCID(ctx, storage.Some(1+w%5)); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func (s suite) testDelete(t *testing.T) {
+	ctx := context.Background()
+	clock := NewClock(startTime)
+	st := s.newStore(t, clock.Now)
+	t.Cleanup(func() { _ = st.Delete(context.Background()); _ = st.Close() })
+	if err := st.Delete(ctx); err != nil {
+		t.Errorf("Delete of a session that never existed: %v", err)
+	}
+	if err := st.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetSession(ctx, fullSession()); err != nil {
+		t.Fatal(err)
+	}
+	peers := genPeers(1200, 300000)
+	if err := st.UpdatePeers(ctx, peers); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Delete(ctx); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if _, err := st.Session(ctx); !errors.Is(err, storage.ErrSessionNotFound) {
+		t.Errorf("Session after Delete: err = %v; want ErrSessionNotFound", err)
+	}
+	if err := st.SetDCID(ctx, storage.Some(3)); !errors.Is(err, storage.ErrSessionNotFound) {
+		t.Errorf("SetDCID after Delete: err = %v; want ErrSessionNotFound (a deleted session is not resurrected)", err)
+	}
+	if err := st.UpdatePeers(ctx, peers[:1]); !errors.Is(err, storage.ErrSessionNotFound) {
+		t.Errorf("UpdatePeers after Delete: err = %v; want ErrSessionNotFound", err)
+	}
+	for _, p := range []storage.Peer{peers[0], peers[599], peers[1199]} {
+		_, err := st.PeerByID(ctx, p.ID)
+		expectMiss(t, fmt.Sprintf("PeerByID(%d) after Delete", p.ID), err, storage.ErrPeerNotFound)
+	}
+	_, err := st.PeerByUsername(ctx, "gen_300000")
+	expectMiss(t, "username after Delete", err, storage.ErrPeerNotFound)
+	if err := st.Delete(ctx); err != nil {
+		t.Errorf("second Delete: %v", err)
+	}
+	// Hydrogram deletes after Close: that must work too.
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Open(ctx); err != nil {
+		t.Fatalf("Open after Delete: %v", err)
+	}
+	if got := mustSession(t, st); !sessionsEqual(got, storage.NewSession()) {
+		t.Errorf("reopened session = %v; want a fresh one", got)
+	}
+	if _, err := st.PeerByID(ctx, peers[0].ID); !errors.Is(err, storage.ErrPeerNotFound) {
+		t.Errorf("peer survived Delete+Open: %v", err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Delete(ctx); err != nil {
+		t.Errorf("Delete after Close: %v", err)
+	}
+	if err := st.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustSession(t, st); !sessionsEqual(got, storage.NewSession()) {
+		t.Errorf("session after Delete-after-Close = %v; want a fresh one", got)
+	}
+}
