@@ -23,8 +23,11 @@
 -- The script runs in three phases so that a failure can never leave a partial
 -- write (Redis does not roll back a script that fails halfway):
 --   1. validate every argument;
---   2. read every key phase 3 may touch (a key of the wrong type fails here);
---   3. write.
+--   2. read every key phase 3 may touch into Lua tables (a key of the wrong
+--      type fails here, before any write);
+--   3. write, keeping the tables in step, so phase 3 makes only the writes
+--      that change something. Index reads and writes are bulk HMGET/HSET/HDEL
+--      calls (in slices of 4000 arguments, below Lua's unpack limit).
 --
 -- Returns: the number of peers written.
 -- Errors (nothing written): BADARG, NOSESSION, LAYOUT, WRONGTYPE (from phase 2).
@@ -71,106 +74,187 @@ if layout ~= ARGV[1] then
   return redis.error_reply('LAYOUT stored layout ' .. layout .. ' is not ' .. ARGV[1])
 end
 
--- Phase 2: touch every key phase 3 can write, so WRONGTYPE surfaces now.
+-- Phase 2: read. rows[id] = {type, usernames, phone_number, access_hash, min}
+-- (false for absent fields); uidx and pidx mirror the index hashes.
+local SLICE = 4000
+local rows, uidx, pidx = {}, {}, {}
+local function row(id)
+  local r = rows[id]
+  if not r then
+    r = redis.call('HMGET', base .. 'p:' .. id, 'type', 'usernames', 'phone_number', 'access_hash', 'min')
+    rows[id] = r
+  end
+  return r
+end
+-- load reads the index entries of every not yet cached name in one HMGET per slice.
+local function load(cache, key, names)
+  local want, seen = {}, {}
+  for _, n in ipairs(names) do
+    if cache[n] == nil and not seen[n] then
+      seen[n] = true
+      want[#want + 1] = n
+    end
+  end
+  for s = 1, #want, SLICE do
+    local e = math.min(s + SLICE - 1, #want)
+    local vals = redis.call('HMGET', key, unpack(want, s, e))
+    for k = s, e do cache[want[k]] = vals[k - s + 1] end
+  end
+end
+-- index returns a cached index entry, reading it if phase 2 did not.
+local function index(cache, key, name)
+  if cache[name] == nil then load(cache, key, {name}) end
+  return cache[name]
+end
 redis.call('SISMEMBER', KEYS[2], '0')
 redis.call('HGET', KEYS[3], '')
 redis.call('HGET', KEYS[4], '')
+local names, phones = {}, {}
+for i = 3, #ARGV, G do
+  local cur = row(ARGV[i])
+  for n in string.gmatch(ARGV[i+3], '[^ ]+') do names[#names + 1] = n end
+  if cur[2] then
+    for n in string.gmatch(cur[2], '[^ ]+') do names[#names + 1] = n end
+  end
+  if ARGV[i+4] ~= '' then phones[#phones + 1] = ARGV[i+4] end
+  if cur[3] then phones[#phones + 1] = cur[3] end
+end
+load(uidx, KEYS[3], names)
+load(pidx, KEYS[4], phones)
+-- The previous holders of names and phones this batch takes.
 for i = 3, #ARGV, G do
   local id = ARGV[i]
-  redis.call('HGET', base .. 'p:' .. id, 'type')
   for n in string.gmatch(ARGV[i+3], '[^ ]+') do
-    local h = redis.call('HGET', KEYS[3], n)
-    if h and h ~= id then
-      redis.call('HGET', base .. 'p:' .. h, 'usernames')
-    end
+    local h = uidx[n]
+    if h and h ~= id then row(h) end
   end
-  if ARGV[i+4] ~= '' then
-    local h = redis.call('HGET', KEYS[4], ARGV[i+4])
-    if h and h ~= id then
-      redis.call('HGET', base .. 'p:' .. h, 'phone_number')
-    end
-  end
+  local h = ARGV[i+4] ~= '' and pidx[ARGV[i+4]]
+  if h and h ~= id then row(h) end
 end
 
--- Phase 3: write.
+-- Phase 3: write. Every lookup below hits the tables filled in phase 2.
+local dirtyU, dirtyP = {}, {}
+local function setindex(cache, dirty, name, v)
+  if cache[name] ~= v then
+    cache[name] = v
+    dirty[#dirty + 1] = name
+  end
+end
+local function setfield(id, r, slot, field, v)
+  if r[slot] ~= v then
+    if v then
+      redis.call('HSET', base .. 'p:' .. id, field, v)
+    else
+      redis.call('HDEL', base .. 'p:' .. id, field)
+    end
+    r[slot] = v
+  end
+end
+local FIELDS = {'type', 'usernames', 'phone_number', 'access_hash', 'min'}
+local added = {}
 local now = ARGV[2]
 for i = 3, #ARGV, G do
-  local id, typ, ah, names, phone, min = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5]
-  local pk = base .. 'p:' .. id
-  local cur = redis.call('HMGET', pk, 'type', 'usernames', 'phone_number', 'access_hash', 'min')
+  local id, typ, ah, unames, phone, min = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5]
+  local cur = row(id)
+  local existed = cur[1]
 
   -- A min peer never replaces a known full access hash.
-  if min == '1' and cur[1] and cur[5] ~= '1' and cur[4] then
+  if min == '1' and existed and cur[5] ~= '1' and cur[4] then
     ah, min = cur[4], '0'
   end
 
   -- Drop index entries this peer no longer holds.
   local keep = {}
-  for n in string.gmatch(names, '[^ ]+') do keep[n] = true end
+  for n in string.gmatch(unames, '[^ ]+') do keep[n] = true end
   if cur[2] then
     for n in string.gmatch(cur[2], '[^ ]+') do
-      if not keep[n] and redis.call('HGET', KEYS[3], n) == id then
-        redis.call('HDEL', KEYS[3], n)
+      if not keep[n] and index(uidx, KEYS[3], n) == id then
+        setindex(uidx, dirtyU, n, false)
       end
     end
   end
-  if cur[3] and cur[3] ~= phone and redis.call('HGET', KEYS[4], cur[3]) == id then
-    redis.call('HDEL', KEYS[4], cur[3])
+  if phone == '' then phone = false end
+  if cur[3] and cur[3] ~= phone and index(pidx, KEYS[4], cur[3]) == id then
+    setindex(pidx, dirtyP, cur[3], false)
   end
 
   -- Take each username from its previous holder.
-  for n in string.gmatch(names, '[^ ]+') do
-    local h = redis.call('HGET', KEYS[3], n)
+  for n in string.gmatch(unames, '[^ ]+') do
+    local h = index(uidx, KEYS[3], n)
     if h ~= id then
       if h then
-        local hk = base .. 'p:' .. h
-        local held = redis.call('HGET', hk, 'usernames')
-        if held then
+        local hr = row(h)
+        if hr[2] then
           local rest = {}
-          for x in string.gmatch(held, '[^ ]+') do
+          for x in string.gmatch(hr[2], '[^ ]+') do
             if x ~= n then rest[#rest + 1] = x end
           end
-          if #rest == 0 then
-            redis.call('HDEL', hk, 'usernames')
-          else
-            redis.call('HSET', hk, 'usernames', table.concat(rest, ' '))
-          end
+          setfield(h, hr, 2, 'usernames', #rest > 0 and table.concat(rest, ' ') or false)
         end
       end
-      redis.call('HSET', KEYS[3], n, id)
+      setindex(uidx, dirtyU, n, id)
     end
   end
 
   -- Take the phone number from its previous holder.
-  if phone ~= '' then
-    local h = redis.call('HGET', KEYS[4], phone)
+  if phone then
+    local h = index(pidx, KEYS[4], phone)
     if h ~= id then
-      if h and redis.call('HGET', base .. 'p:' .. h, 'phone_number') == phone then
-        redis.call('HDEL', base .. 'p:' .. h, 'phone_number')
+      if h and row(h)[3] == phone then
+        setfield(h, row(h), 3, 'phone_number', false)
       end
-      redis.call('HSET', KEYS[4], phone, id)
+      setindex(pidx, dirtyP, phone, id)
     end
   end
 
-  -- Replace the row.
-  local set = {'type', typ, 'last_update_on', now}
+  -- Replace the row: one HSET for what is present, one HDEL for what was
+  -- present and is not any more.
+  if ah == '' then ah = false end
+  if unames == '' then unames = false end
+  if min ~= '1' then min = false end
+  local want = {typ, unames, phone, ah, min}
+  local set = {'last_update_on', now}
   local del = {}
-  local function put(field, v, present)
-    if present then
-      set[#set + 1] = field
-      set[#set + 1] = v
-    else
-      del[#del + 1] = field
+  for k = 1, 5 do
+    if want[k] then
+      set[#set + 1] = FIELDS[k]
+      set[#set + 1] = want[k]
+    elseif cur[k] then
+      del[#del + 1] = FIELDS[k]
     end
   end
-  put('access_hash', ah, ah ~= '')
-  put('usernames', names, names ~= '')
-  put('phone_number', phone, phone ~= '')
-  put('min', '1', min == '1')
-  redis.call('HSET', pk, unpack(set))
-  if cur[1] and #del > 0 then
-    redis.call('HDEL', pk, unpack(del))
+  redis.call('HSET', base .. 'p:' .. id, unpack(set))
+  if #del > 0 then
+    redis.call('HDEL', base .. 'p:' .. id, unpack(del))
   end
-  redis.call('SADD', KEYS[2], id)
+  rows[id] = want
+  if not existed then added[#added + 1] = id end
+end
+
+-- Flush the index changes and the new ids in bulk.
+local function flush(key, cache, dirty)
+  local set, del, done = {}, {}, {}
+  for _, n in ipairs(dirty) do
+    if not done[n] then
+      done[n] = true
+      if cache[n] then
+        set[#set + 1] = n
+        set[#set + 1] = cache[n]
+      else
+        del[#del + 1] = n
+      end
+    end
+  end
+  for s = 1, #set, SLICE do
+    redis.call('HSET', key, unpack(set, s, math.min(s + SLICE - 1, #set)))
+  end
+  for s = 1, #del, SLICE do
+    redis.call('HDEL', key, unpack(del, s, math.min(s + SLICE - 1, #del)))
+  end
+end
+flush(KEYS[3], uidx, dirtyU)
+flush(KEYS[4], pidx, dirtyP)
+for s = 1, #added, SLICE do
+  redis.call('SADD', KEYS[2], unpack(added, s, math.min(s + SLICE - 1, #added)))
 end
 return (#ARGV - 2) / G

@@ -1,0 +1,170 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/tgsession/redisstore/internal/redistest"
+	"github.com/tgsession/redisstore/storage"
+)
+
+// Benchmarks run against a real redis-server started by the harness, each
+// beside a "raw" baseline that does the same amount of plain Redis work in the
+// same number of round trips on the same server, so results read as ratios:
+//
+//	go test -run '^$' -bench . -benchmem -count 5 .
+
+func benchClient(b *testing.B) redis.UniversalClient {
+	srv := redistest.Require(b)
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	b.Cleanup(func() { c.Close() })
+	return c
+}
+
+func benchPeers(n, round int) []storage.Peer {
+	peers := make([]storage.Peer, n)
+	for i := range peers {
+		id := int64(1 + i)
+		peers[i] = storage.Peer{ID: id, AccessHash: storage.Some(id*1000003 + int64(round)), Type: storage.PeerUser,
+			Usernames: []string{"user_" + strconv.FormatInt(id, 10)}}
+		if i%2 == 0 {
+			peers[i].PhoneNumber = strconv.FormatInt(15550000000+id, 10)
+		}
+	}
+	return peers
+}
+
+func BenchmarkUpdatePeers(b *testing.B) {
+	c := benchClient(b)
+	ctx := context.Background()
+	for _, n := range []int{1, 100, 1000} {
+		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) {
+			s, err := New(c, "bench-"+redistest.TempName(b), WithPrefix("bench"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := s.Open(ctx); err != nil {
+				b.Fatal(err)
+			}
+			defer s.Delete(ctx)
+			batches := [2][]storage.Peer{benchPeers(n, 0), benchPeers(n, 1)}
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				if err := s.UpdatePeers(ctx, batches[i%2]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "peers/s")
+		})
+		b.Run(fmt.Sprintf("batch=%d/new-peers", n), func(b *testing.B) {
+			s, err := New(c, "bench-"+redistest.TempName(b), WithPrefix("bench"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := s.Open(ctx); err != nil {
+				b.Fatal(err)
+			}
+			defer s.Delete(ctx)
+			peers := benchPeers(n, 0)
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				// Fresh ids and names each round: every index entry is new.
+				b.StopTimer()
+				for j := range peers {
+					id := int64(1 + i*n + j)
+					peers[j].ID = id
+					peers[j].Usernames = []string{"new_" + strconv.FormatInt(id, 10)}
+				}
+				b.StartTimer()
+				if err := s.UpdatePeers(ctx, peers); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "peers/s")
+		})
+		b.Run(fmt.Sprintf("batch=%d/raw-pipelined-HSET", n), func(b *testing.B) {
+			base := "bench-raw:{" + redistest.TempName(b) + "}:p:"
+			peers := benchPeers(n, 0)
+			b.ResetTimer()
+			for b.Loop() {
+				pipe := c.Pipeline()
+				for _, p := range peers {
+					pipe.HSet(ctx, base+strconv.FormatInt(p.ID, 10), "type", "user",
+						"access_hash", strconv.FormatInt(p.AccessHash.V, 10), "usernames", p.Usernames[0],
+						"phone_number", p.PhoneNumber, "last_update_on", "1795631487")
+				}
+				if _, err := pipe.Exec(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "peers/s")
+			b.StopTimer()
+			for _, p := range peers {
+				c.Del(ctx, base+strconv.FormatInt(p.ID, 10))
+			}
+		})
+	}
+}
+
+func BenchmarkLookups(b *testing.B) {
+	c := benchClient(b)
+	ctx := context.Background()
+	s, err := New(c, "bench-"+redistest.TempName(b), WithPrefix("bench"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Open(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer s.Delete(ctx)
+	const n = 1000
+	if err := s.UpdatePeers(ctx, benchPeers(n, 0)); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("PeerByID", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if _, err := s.PeerByID(ctx, int64(1+i%n)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("PeerByID/raw-HGETALL", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if err := c.HGetAll(ctx, s.keys.peer(int64(1+i%n))).Err(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	names := make([]string, n)
+	for i := range names {
+		names[i] = "user_" + strconv.Itoa(1+i)
+	}
+	b.Run("PeerByUsername", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if _, err := s.PeerByUsername(ctx, names[i%n]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("PeerByUsername/raw-HGET+HGETALL", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			id, err := c.HGet(ctx, s.keys.usernames, names[i%n]).Result()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := c.HGetAll(ctx, s.keys.base+"p:"+id).Err(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Session", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := s.Session(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
