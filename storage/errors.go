@@ -74,6 +74,7 @@ func NotFoundByPhoneNumber(phone string) *LookupError {
 	return &LookupError{Kind: LookupPhoneNumber, Key: phone}
 }
 
+// Error returns Hydrogram's KeyError text for the miss.
 func (e *LookupError) Error() string {
 	switch {
 	case e.Kind == LookupUsername && e.Expired:

@@ -200,6 +200,7 @@ const (
 	InputPeerChannel
 )
 
+// String returns the TL constructor name.
 func (k InputPeerKind) String() string {
 	switch k {
 	case InputPeerUser:
@@ -221,6 +222,7 @@ type InputPeer struct {
 	AccessHash Null[int64] // always NULL for InputPeerChat
 }
 
+// String formats the peer like the TL object, e.g. InputPeerUser(user_id=1, access_hash=2).
 func (p InputPeer) String() string {
 	switch p.Kind {
 	case InputPeerUser:
