@@ -24,6 +24,19 @@ func benchClient(b *testing.B) redis.UniversalClient {
 	return c
 }
 
+// benchStore opens a store for a session of its own, deleted afterwards.
+func benchStore(b *testing.B, c redis.UniversalClient) *Store {
+	s, err := New(c, "bench-"+redistest.TempName(b), WithPrefix("bench"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Open(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Delete(context.Background()) })
+	return s
+}
+
 func benchPeers(n, round int) []storage.Peer {
 	peers := make([]storage.Peer, n)
 	for i := range peers {
@@ -42,14 +55,7 @@ func BenchmarkUpdatePeers(b *testing.B) {
 	ctx := context.Background()
 	for _, n := range []int{1, 100, 1000} {
 		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) {
-			s, err := New(c, "bench-"+redistest.TempName(b), WithPrefix("bench"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := s.Open(ctx); err != nil {
-				b.Fatal(err)
-			}
-			defer s.Delete(ctx)
+			s := benchStore(b, c)
 			batches := [2][]storage.Peer{benchPeers(n, 0), benchPeers(n, 1)}
 			b.ResetTimer()
 			for i := 0; b.Loop(); i++ {
@@ -60,14 +66,7 @@ func BenchmarkUpdatePeers(b *testing.B) {
 			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "peers/s")
 		})
 		b.Run(fmt.Sprintf("batch=%d/new-peers", n), func(b *testing.B) {
-			s, err := New(c, "bench-"+redistest.TempName(b), WithPrefix("bench"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := s.Open(ctx); err != nil {
-				b.Fatal(err)
-			}
-			defer s.Delete(ctx)
+			s := benchStore(b, c)
 			peers := benchPeers(n, 0)
 			b.ResetTimer()
 			for i := 0; b.Loop(); i++ {
@@ -112,14 +111,7 @@ func BenchmarkUpdatePeers(b *testing.B) {
 func BenchmarkLookups(b *testing.B) {
 	c := benchClient(b)
 	ctx := context.Background()
-	s, err := New(c, "bench-"+redistest.TempName(b), WithPrefix("bench"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := s.Open(ctx); err != nil {
-		b.Fatal(err)
-	}
-	defer s.Delete(ctx)
+	s := benchStore(b, c)
 	const n = 1000
 	if err := s.UpdatePeers(ctx, benchPeers(n, 0)); err != nil {
 		b.Fatal(err)

@@ -9,10 +9,16 @@ import (
 //go:embed lua/*.lua
 var luaFS embed.FS
 
-func mustScript(name string) *redis.Script {
-	src, err := luaFS.ReadFile("lua/" + name)
-	if err != nil {
-		panic("redisstore: missing embedded script " + name) // a build defect, not input
+// mustScript loads lua/<name>, preceded by the given preludes (shared
+// helpers such as guard.lua; Redis has no include).
+func mustScript(name string, preludes ...string) *redis.Script {
+	var src []byte
+	for _, f := range append(preludes, name) {
+		b, err := luaFS.ReadFile("lua/" + f)
+		if err != nil {
+			panic("redisstore: missing embedded script " + f) // a build defect, not input
+		}
+		src = append(src, b...)
 	}
 	return redis.NewScript(string(src))
 }
@@ -21,8 +27,8 @@ func mustScript(name string) *redis.Script {
 // NOSCRIPT (a restarted server or a promoted replica has an empty cache).
 var (
 	scriptOpen        = mustScript("open.lua")
-	scriptSetFields   = mustScript("set_fields.lua")
-	scriptUpdatePeers = mustScript("update_peers.lua")
+	scriptSetFields   = mustScript("set_fields.lua", "guard.lua")
+	scriptUpdatePeers = mustScript("update_peers.lua", "guard.lua")
 	scriptPeerByIndex = mustScript("peer_by_index.lua")
 	scriptDelete      = mustScript("delete.lua")
 	allScripts        = []*redis.Script{scriptOpen, scriptSetFields, scriptUpdatePeers, scriptPeerByIndex, scriptDelete}

@@ -8,6 +8,7 @@
 --          numbers are doubles); auth_key is an opaque envelope.
 --
 -- Returns: the number of fields written.
+-- Runs after the guard.lua prelude.
 -- Errors (nothing is written in every case):
 --   NOSESSION  the session hash does not exist (deleted, or never opened)
 --   LAYOUT     the stored layout differs from ARGV[1]
@@ -33,12 +34,9 @@ for i = 2, #ARGV, 2 do
     return redis.error_reply('BADARG date cannot be NULL')
   end
 end
-local layout = redis.call('HGET', KEYS[1], 'layout')
-if not layout then
-  return redis.error_reply('NOSESSION session does not exist')
-end
-if layout ~= ARGV[1] then
-  return redis.error_reply('LAYOUT stored layout ' .. layout .. ' is not ' .. ARGV[1])
+local refused = check_session(KEYS[1], ARGV[1]) -- guard.lua
+if refused then
+  return refused
 end
 local set, del = {}, {}
 for i = 2, #ARGV, 2 do

@@ -29,6 +29,7 @@
 --      that change something. Index reads and writes are bulk HMGET/HSET/HDEL
 --      calls (in slices of 4000 arguments, below Lua's unpack limit).
 --
+-- Runs after the guard.lua prelude.
 -- Returns: the number of peers written.
 -- Errors (nothing written): BADARG, NOSESSION, LAYOUT, WRONGTYPE (from phase 2).
 local G = 6
@@ -66,12 +67,9 @@ for i = 3, #ARGV, G do
   end
 end
 
-local layout = redis.call('HGET', KEYS[1], 'layout')
-if not layout then
-  return redis.error_reply('NOSESSION session does not exist')
-end
-if layout ~= ARGV[1] then
-  return redis.error_reply('LAYOUT stored layout ' .. layout .. ' is not ' .. ARGV[1])
+local refused = check_session(KEYS[1], ARGV[1]) -- guard.lua
+if refused then
+  return refused
 end
 
 -- Phase 2: read. rows[id] = {type, usernames, phone_number, access_hash, min}
