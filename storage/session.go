@@ -1,6 +1,8 @@
 package storage
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math"
 
@@ -134,11 +136,8 @@ func ExportSessionString(s Session) (string, error) {
 	if err := s.Validate(AllFields); err != nil {
 		return "", err
 	}
-	if s.DCID.V > math.MaxUint8 {
-		return "", fmt.Errorf("%w: dc_id %d does not fit a session string", ErrInvalid, s.DCID.V)
-	}
-	str, err := sessionstring.Encode(sessionstring.Fields{
-		DCID:     uint8(s.DCID.V),
+	str, err := sessionstring.Encode(sessionstring.Session{
+		DCID:     uint8(s.DCID.V), // Validate keeps it in 1-255
 		APIID:    uint32(s.APIID.V),
 		TestMode: s.TestMode.V,
 		AuthKey:  s.AuthKey,
@@ -149,4 +148,64 @@ func ExportSessionString(s Session) (string, error) {
 		return "", fmt.Errorf("%w: %w", ErrIncomplete, err)
 	}
 	return str, nil
+}
+
+// SessionFromString converts a decoded session string to session fields the
+// way Hydrogram loads one: date is 0 and every field the string did not carry
+// (api_id of a legacy Pyrogram string; api_id, user_id, is_bot and test_mode
+// of a Telethon string) is NULL.
+func SessionFromString(d sessionstring.Session) (Session, error) {
+	s := Session{DCID: Some(int(d.DCID)), AuthKey: append(AuthKey(nil), d.AuthKey...)}
+	if d.Has(sessionstring.HasAPIID) {
+		s.APIID = Some(int64(d.APIID))
+	}
+	if d.Has(sessionstring.HasTestMode) {
+		s.TestMode = Some(d.TestMode)
+	}
+	if d.Has(sessionstring.HasUserID) {
+		if d.UserID > math.MaxInt64 {
+			return Session{}, fmt.Errorf("%w: user_id %d does not fit a signed 64-bit integer", ErrInvalid, d.UserID)
+		}
+		s.UserID = Some(int64(d.UserID))
+	}
+	if d.Has(sessionstring.HasIsBot) {
+		s.IsBot = Some(d.IsBot)
+	}
+	return s, s.Validate(AllFields)
+}
+
+// ImportSessionString decodes str (any format sessionstring.Decode reads)
+// and makes it the stored session of st, which must be open: all seven fields
+// are written in one SetSession, date 0 and absent fields NULL, like
+// Hydrogram's Client loading a string. The peer cache is kept only when the
+// stored session belongs to the same account (same known user_id), because
+// access hashes are valid for one account only; otherwise the session is
+// deleted and created afresh first. It returns what the string carried.
+// A string that does not decode changes nothing.
+func ImportSessionString(ctx context.Context, st Storage, str string) (sessionstring.Session, error) {
+	d, err := sessionstring.Decode(str)
+	if err != nil {
+		return d, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	s, err := SessionFromString(d)
+	if err != nil {
+		return d, err
+	}
+	cur, err := st.Session(ctx)
+	switch {
+	case errors.Is(err, ErrSessionNotFound):
+		if err := st.Open(ctx); err != nil {
+			return d, err
+		}
+	case err != nil:
+		return d, err
+	case !cur.UserID.Valid || !s.UserID.Valid || cur.UserID.V != s.UserID.V:
+		if err := st.Delete(ctx); err != nil {
+			return d, err
+		}
+		if err := st.Open(ctx); err != nil {
+			return d, err
+		}
+	}
+	return d, st.SetSession(ctx, s)
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/tgsession/redisstore/sessionstring"
 )
 
 // The vectors are Hydrogram's utils.get_peer_type / get_channel_id results
@@ -157,6 +159,36 @@ func TestExportSessionStringMissing(t *testing.T) {
 	for _, f := range []string{"api_id", "auth_key", "user_id"} {
 		if !strings.Contains(err.Error(), f) {
 			t.Errorf("error %q does not name %s", err, f)
+		}
+	}
+}
+
+func TestSessionFromString(t *testing.T) {
+	t.Parallel()
+	key := make([]byte, AuthKeySize)
+	tests := []struct {
+		name string
+		in   sessionstring.Session
+		want Session
+		err  error
+	}{
+		{"current", sessionstring.Session{DCID: 2, APIID: 4294967295, AuthKey: key, UserID: 9223372036854775807,
+			Carried: sessionstring.HasAPIID | sessionstring.HasTestMode | sessionstring.HasUserID | sessionstring.HasIsBot},
+			Session{DCID: Some(2), APIID: Some[int64](4294967295), TestMode: Some(false), AuthKey: key,
+				UserID: Some[int64](9223372036854775807), IsBot: Some(false)}, nil},
+		{"telethon", sessionstring.Session{DCID: 5, AuthKey: key, Carried: sessionstring.HasAddr},
+			Session{DCID: Some(5), AuthKey: key}, nil},
+		{"user id beyond int64", sessionstring.Session{DCID: 1, AuthKey: key, UserID: 1 << 63, Carried: sessionstring.HasUserID},
+			Session{}, ErrInvalid},
+	}
+	for _, tc := range tests {
+		got, err := SessionFromString(tc.in)
+		if !errors.Is(err, tc.err) {
+			t.Errorf("%s: err = %v; want %v", tc.name, err, tc.err)
+			continue
+		}
+		if err == nil && got.String() != tc.want.String() {
+			t.Errorf("%s: %v; want %v", tc.name, got, tc.want)
 		}
 	}
 }

@@ -19,11 +19,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/tgsession/redisstore/sessionstring"
 	"github.com/tgsession/redisstore/storage"
 )
 
@@ -83,6 +85,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"SetSessionRoundTrip", s.testSetSessionRoundTrip},
 		{"Save", s.testSave},
 		{"ExportSessionString", s.testExportSessionString},
+		{"ImportSessionString", s.testImportSessionString},
 		{"AuthKeyNeverPrinted", s.testAuthKeyNeverPrinted},
 		{"PeerRoundTrip", s.testPeerRoundTrip},
 		{"WholeRowReplace", s.testWholeRowReplace},
@@ -467,6 +470,97 @@ func (s suite) testExportSessionString(t *testing.T) {
 	if _, err := st.ExportSessionString(ctx); !errors.Is(err, storage.ErrIncomplete) {
 		t.Errorf("export without user_id: err = %v; want ErrIncomplete", err)
 	}
+}
+
+func (s suite) testImportSessionString(t *testing.T) {
+	ctx := context.Background()
+	f, err := loadFixture()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixture, err := f.session()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := testKey(40)
+	legacy, err := sessionstring.EncodePyrogramLegacy(sessionstring.Session{DCID: 4, TestMode: true, AuthKey: key, UserID: 5000000000, IsBot: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	telethon, err := sessionstring.EncodeTelethon(sessionstring.Session{DCID: 5, AuthKey: key, Addr: netip.MustParseAddrPort("91.108.56.130:443")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fixture
+	want.Date = 0 // loading a string sets date 0, as Hydrogram does
+	tests := []struct {
+		name string
+		str  string
+		want storage.Session
+	}{
+		{"hydrogram", f.ExportSessionString, want},
+		{"hydrogram wrapped", f.ExportSessionString[:180] + "\n" + f.ExportSessionString[180:] + "\n", want},
+		{"legacy pyrogram", legacy, storage.Session{DCID: storage.Some(4), TestMode: storage.Some(true), AuthKey: key,
+			UserID: storage.Some[int64](5000000000), IsBot: storage.Some(true)}},
+		{"telethon", telethon, storage.Session{DCID: storage.Some(5), AuthKey: key}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			st := s.open(t, NewClock(startTime))
+			if err := st.SetSession(ctx, fullSession()); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := storage.ImportSessionString(ctx, st, tc.str); err != nil {
+				t.Fatalf("ImportSessionString: %v", err)
+			}
+			if got := mustSession(t, st); !sessionsEqual(got, tc.want) {
+				t.Errorf("after import: %v; want %v", got, tc.want)
+			}
+		})
+	}
+
+	t.Run("bad string changes nothing", func(t *testing.T) {
+		t.Parallel()
+		st := s.open(t, NewClock(startTime))
+		if err := st.SetSession(ctx, fullSession()); err != nil {
+			t.Fatal(err)
+		}
+		for _, bad := range []string{"", "AAAA", f.ExportSessionString[:300], "2" + telethon[1:]} {
+			if _, err := storage.ImportSessionString(ctx, st, bad); !errors.Is(err, storage.ErrInvalid) {
+				t.Errorf("import of a bad string: err = %v; want ErrInvalid", err)
+			}
+		}
+		if got := mustSession(t, st); !sessionsEqual(got, fullSession()) {
+			t.Errorf("a refused import changed the session: %v", got)
+		}
+	})
+
+	t.Run("peer cache kept only for the same account", func(t *testing.T) {
+		t.Parallel()
+		st := s.open(t, NewClock(startTime))
+		peer := storage.Peer{ID: 42, AccessHash: hash(42), Type: storage.PeerUser}
+		if err := st.SetSession(ctx, fixture); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.UpdatePeers(ctx, []storage.Peer{peer}); err != nil {
+			t.Fatal(err)
+		}
+		// The same account (a re-exported string): the cache stays.
+		if _, err := storage.ImportSessionString(ctx, st, f.ExportSessionString); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.PeerByID(ctx, 42); err != nil {
+			t.Errorf("same account: peer cache lost: %v", err)
+		}
+		// Another account: access hashes are per account, so the cache goes.
+		if _, err := storage.ImportSessionString(ctx, st, legacy); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.PeerByID(ctx, 42); !errors.Is(err, storage.ErrPeerNotFound) {
+			t.Errorf("other account: err = %v; want the old account's peers gone", err)
+		}
+	})
 }
 
 // secretForms are renderings of a key that must never appear in output.
