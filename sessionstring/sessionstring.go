@@ -59,10 +59,10 @@ type Format int
 
 // The formats Decode recognizes.
 const (
-	FormatCurrent     Format = iota + 1 // Hydrogram and Pyrogram >= 2.0
-	FormatPyrogram32                    // legacy Pyrogram, 32-bit user id
-	FormatPyrogram64                    // legacy Pyrogram, 64-bit user id
-	FormatTelethon                      // Telethon v1 StringSession
+	FormatCurrent    Format = iota + 1 // Hydrogram and Pyrogram >= 2.0
+	FormatPyrogram32                   // legacy Pyrogram, 32-bit user id
+	FormatPyrogram64                   // legacy Pyrogram, 64-bit user id
+	FormatTelethon                     // Telethon v1 StringSession
 )
 
 // String names the format.
