@@ -9,6 +9,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 	"github.com/tgsession/redisstore"
+	"github.com/tgsession/redisstore/lock"
 	"github.com/tgsession/redisstore/storage"
 )
 
@@ -20,7 +21,8 @@ func Example() {
 	client := redis.NewClient(&redis.Options{Addr: m.Addr()})
 	defer client.Close()
 
-	store, err := redisstore.New(client, "my_account")
+	// A worker owns its session: Open waits for the lease, Close hands it over.
+	store, err := redisstore.New(client, "my_account", redisstore.WithLease(lock.Options{}))
 	if err != nil {
 		panic(err)
 	}
@@ -45,7 +47,7 @@ func ExampleStore_UpdatePeers() {
 	defer client.Close()
 
 	now := time.Unix(1795631487, 0)
-	store, _ := redisstore.New(client, "bot", redisstore.WithClock(func() time.Time { return now }))
+	store, _ := redisstore.New(client, "bot", redisstore.Unfenced(), redisstore.WithClock(func() time.Time { return now }))
 	_ = store.Open(ctx)
 
 	err := store.UpdatePeers(ctx, []storage.Peer{
@@ -80,7 +82,7 @@ func ExampleListSessions() {
 	defer client.Close()
 
 	for _, name := range []string{"alpha", "beta"} {
-		s, _ := redisstore.New(client, name, redisstore.WithPrefix("tenant-7"))
+		s, _ := redisstore.New(client, name, redisstore.Unfenced(), redisstore.WithPrefix("tenant-7"))
 		_ = s.Open(ctx)
 	}
 	names, _ := redisstore.ListSessions(ctx, client, "tenant-7")

@@ -15,6 +15,7 @@ const DefaultPrefix = "tgsession"
 //	P:{E}:ids      set: the ids of every cached peer (Delete and counting)
 //	P:{E}:u        hash: username -> peer id
 //	P:{E}:ph       hash: phone number -> peer id
+//	P:{E}:lease    string: the owner's lease (package lock), "<token>|<owner JSON>"
 //	P:{E}:p:<id>   hash: one cached peer
 //	P:sessions     set: every session name under P (outside any hash tag)
 //
@@ -27,6 +28,7 @@ type keys struct {
 	ids       string
 	usernames string
 	phones    string
+	lease     string
 }
 
 func newKeys(prefix, name string) keys {
@@ -37,6 +39,7 @@ func newKeys(prefix, name string) keys {
 		ids:       base + "ids",
 		usernames: base + "u",
 		phones:    base + "ph",
+		lease:     base + "lease",
 	}
 }
 

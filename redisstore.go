@@ -9,6 +9,15 @@
 // hash tag, and every multi-key write is one atomic Lua script (lua/*.lua)
 // that validates and reads everything before its first write.
 //
+// # Ownership
+//
+// Every store is built in one of two explicit modes. WithLease makes Open
+// wait for the session's lease (package lock) and Close release it; every
+// write script then checks the lease token atomically with the write, so a
+// worker that lost its lease can never write again (lock.ErrLeaseLost).
+// Unfenced is for single-process use and tools: its writes are refused while
+// any worker holds the lease (lock.ErrHeld). Reads are never fenced.
+//
 // The store never closes the client it was given; the caller owns it.
 package redisstore
 
@@ -22,6 +31,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/tgsession/redisstore/lock"
 	"github.com/tgsession/redisstore/storage"
 )
 
@@ -53,6 +63,11 @@ type Store struct {
 	deleteBatch int
 	create      bool
 	open        atomic.Bool
+
+	fenced    bool         // WithLease
+	unfenced  bool         // Unfenced
+	leaseOpts lock.Options // WithLease
+	lease     atomic.Pointer[lock.Lease]
 }
 
 var _ storage.Storage = (*Store)(nil)
@@ -114,6 +129,27 @@ func OpenExisting() Option {
 	}
 }
 
+// WithLease makes the store own its session exclusively: Open waits (as long
+// as its context allows) for the session's lease, renews it in the
+// background, and Close releases it; every write is fenced by the lease
+// token. Use Lease().Lost() to learn the moment ownership is lost.
+func WithLease(opts lock.Options) Option {
+	return func(s *Store) error {
+		s.fenced, s.leaseOpts = true, opts
+		return nil
+	}
+}
+
+// Unfenced opens the store without a lease, for single-process use and
+// operator tools. Its writes are refused (lock.ErrHeld) while a worker holds
+// the session's lease.
+func Unfenced() Option {
+	return func(s *Store) error {
+		s.unfenced = true
+		return nil
+	}
+}
+
 // New returns a store for the session called name. Any name is allowed,
 // including "" and names with '{', '}' or ':': it is escaped into the hash
 // tag. New does not contact Redis; call Open.
@@ -133,6 +169,9 @@ func New(client redis.UniversalClient, name string, opts ...Option) (*Store, err
 		if err := o(s); err != nil {
 			return nil, err
 		}
+	}
+	if s.fenced == s.unfenced {
+		return nil, errors.New("redisstore: choose one ownership mode: WithLease(lock.Options{}) for workers, or Unfenced() for single-process use and tools")
 	}
 	s.keys = newKeys(s.prefix, name)
 	s.Accessors = storage.Accessors{IO: s}
@@ -161,6 +200,10 @@ func (s *Store) fail(op string, err error) error {
 		err = storage.ErrSessionNotFound
 	case redis.HasErrorPrefix(err, "LAYOUT"):
 		err = fmt.Errorf("%w (%s)", storage.ErrLayoutVersion, strings.TrimPrefix(err.Error(), "LAYOUT "))
+	case redis.HasErrorPrefix(err, "LEASELOST"):
+		err = lock.ErrLeaseLost
+	case redis.HasErrorPrefix(err, "LEASEHELD"):
+		err = fmt.Errorf("%w (a store opened Unfenced cannot write while a worker owns the session; stop it, or release its lease)", lock.ErrHeld)
 	case redis.HasErrorPrefix(err, "BADARG"):
 		err = fmt.Errorf("%w: %s", storage.ErrInvalid, strings.TrimPrefix(err.Error(), "BADARG "))
 	}
@@ -176,8 +219,32 @@ func (s *Store) checkOpen(op string) error {
 
 // Open creates the session if it is missing (unless OpenExisting was given),
 // checks its layout version and registers its name under the prefix.
-// It finishes a Delete that was interrupted before creating anew.
+// It finishes a Delete that was interrupted before creating anew. With
+// WithLease it first waits for the lease (until ctx is done) and gives it
+// back if opening fails.
 func (s *Store) Open(ctx context.Context) error {
+	if s.fenced {
+		if l := s.lease.Load(); l == nil || l.Valid() != nil {
+			l, err := lock.Acquire(ctx, s.rdb, s.keys.lease, s.leaseOpts)
+			if err != nil {
+				return s.fail("open", err)
+			}
+			s.lease.Store(l)
+		}
+		if err := s.open1(ctx); err != nil {
+			s.releaseLease()
+			return err
+		}
+		return nil
+	}
+	return s.open1(ctx)
+}
+
+func (s *Store) open1(ctx context.Context) error {
+	token, err := s.token("open")
+	if err != nil {
+		return err
+	}
 	create := "0"
 	if s.create {
 		create = "1"
@@ -188,7 +255,7 @@ func (s *Store) Open(ctx context.Context) error {
 		}
 	}
 	for range 3 {
-		res, err := scriptOpen.Run(ctx, s.rdb, []string{s.keys.session, s.keys.ids}, LayoutVersion, create).StringSlice()
+		res, err := scriptOpen.Run(ctx, s.rdb, []string{s.keys.session, s.keys.ids, s.keys.lease}, LayoutVersion, create, token).StringSlice()
 		if err != nil {
 			return s.fail("open", err)
 		}
@@ -204,7 +271,7 @@ func (s *Store) Open(ctx context.Context) error {
 		case "missing":
 			return s.fail("open", storage.ErrSessionNotFound)
 		case "dirty":
-			if err := s.deletePeers(ctx); err != nil {
+			if err := s.deletePeers(ctx, token); err != nil {
 				return err
 			}
 			continue
@@ -217,10 +284,45 @@ func (s *Store) Open(ctx context.Context) error {
 	return s.fail("open", errors.New("session keeps being deleted concurrently; retry"))
 }
 
-// Close marks the store closed. It does not close the Redis client.
+// Close marks the store closed and, with WithLease, releases the lease so a
+// waiting worker takes over at once. It does not close the Redis client.
 func (s *Store) Close() error {
 	s.open.Store(false)
+	return s.releaseLease()
+}
+
+func (s *Store) releaseLease() error {
+	l := s.lease.Swap(nil)
+	if l == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := l.Release(ctx); err != nil && !errors.Is(err, lock.ErrLeaseLost) && !errors.Is(err, lock.ErrReleased) {
+		return s.fail("close", err)
+	}
 	return nil
+}
+
+// Lease returns the lease the store holds (nil when Unfenced or closed).
+// Its Lost channel fires the moment this worker can no longer be sure it
+// owns the session.
+func (s *Store) Lease() *lock.Lease { return s.lease.Load() }
+
+// token returns the lease token for a fenced write, or "" when Unfenced. A
+// lease this worker no longer trusts fails here, without a round trip.
+func (s *Store) token(op string) (string, error) {
+	if !s.fenced {
+		return "", nil
+	}
+	l := s.lease.Load()
+	if l == nil {
+		return "", s.fail(op, lock.ErrLeaseLost)
+	}
+	if err := l.Valid(); err != nil {
+		return "", s.fail(op, err)
+	}
+	return l.Token(), nil
 }
 
 // Save stamps date with the store's clock.
@@ -231,9 +333,23 @@ func (s *Store) Save(ctx context.Context) error {
 // Delete removes the session, every cached peer and both indexes, in steps of
 // at most the delete batch size, then removes the name from the registry.
 // It works on a closed store (Hydrogram deletes after close) and is a no-op
-// for a session that does not exist.
+// for a session that does not exist. With WithLease and no lease held (after
+// Close), it takes the lease for the duration of the Delete if nobody owns
+// the session, and fails with lock.ErrHeld if somebody does.
 func (s *Store) Delete(ctx context.Context) error {
-	if err := s.deletePeers(ctx); err != nil {
+	token, err := s.token("delete")
+	if s.fenced && err != nil {
+		tmp, terr := lock.TryAcquire(ctx, s.rdb, s.keys.lease, s.leaseOpts)
+		if terr != nil {
+			return s.fail("delete", terr)
+		}
+		defer tmp.Release(context.WithoutCancel(ctx))
+		token, err = tmp.Token(), nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.deletePeers(ctx, token); err != nil {
 		return err
 	}
 	if err := s.rdb.SRem(ctx, registryKey(s.prefix), s.name).Err(); err != nil {
@@ -242,10 +358,10 @@ func (s *Store) Delete(ctx context.Context) error {
 	return nil
 }
 
-func (s *Store) deletePeers(ctx context.Context) error {
-	k := []string{s.keys.session, s.keys.ids, s.keys.usernames, s.keys.phones}
+func (s *Store) deletePeers(ctx context.Context, token string) error {
+	k := []string{s.keys.session, s.keys.ids, s.keys.usernames, s.keys.phones, s.keys.lease}
 	for {
-		left, err := scriptDelete.Run(ctx, s.rdb, k, s.deleteBatch).Int64()
+		left, err := scriptDelete.Run(ctx, s.rdb, k, s.deleteBatch, token).Int64()
 		if err != nil {
 			return s.fail("delete", err)
 		}
@@ -289,8 +405,16 @@ func (s *Store) SetFields(ctx context.Context, v storage.Session, which storage.
 	if err := v.Validate(which); err != nil {
 		return s.fail("write session", err)
 	}
-	args := append([]any{LayoutVersion}, encodeSession(v, which)...)
-	return s.fail("write session", scriptSetFields.Run(ctx, s.rdb, []string{s.keys.session}, args...).Err())
+	token, err := s.token("write session")
+	if err != nil {
+		return err
+	}
+	return s.setFields(ctx, token, v, which)
+}
+
+func (s *Store) setFields(ctx context.Context, token string, v storage.Session, which storage.Field) error {
+	args := append([]any{LayoutVersion, token}, encodeSession(v, which)...)
+	return s.fail("write session", scriptSetFields.Run(ctx, s.rdb, []string{s.keys.session, s.keys.lease}, args...).Err())
 }
 
 // UpdatePeers validates and normalizes the whole batch, then writes it with
@@ -310,20 +434,28 @@ func (s *Store) UpdatePeers(ctx context.Context, peers []storage.Peer) error {
 	if now < 0 {
 		return s.fail("update peers", fmt.Errorf("%w: clock reads %d, before 1970", storage.ErrInvalid, now))
 	}
-	k := []string{s.keys.session, s.keys.ids, s.keys.usernames, s.keys.phones}
+	token, err := s.token("update peers")
+	if err != nil {
+		return err
+	}
+	return s.updatePeers(ctx, token, now, norm)
+}
+
+func (s *Store) updatePeers(ctx context.Context, token string, now int64, norm []storage.Peer) error {
+	k := []string{s.keys.session, s.keys.ids, s.keys.usernames, s.keys.phones, s.keys.lease}
 	for len(norm) > 0 {
 		chunk := norm[:min(s.batch, len(norm))]
 		norm = norm[len(chunk):]
-		if err := scriptUpdatePeers.Run(ctx, s.rdb, k, peerArgs(now, chunk)...).Err(); err != nil {
+		if err := scriptUpdatePeers.Run(ctx, s.rdb, k, peerArgs(now, token, chunk)...).Err(); err != nil {
 			return s.fail("update peers", err)
 		}
 	}
 	return nil
 }
 
-func peerArgs(now int64, peers []storage.Peer) []any {
-	args := make([]any, 0, 2+6*len(peers))
-	args = append(args, strconv.Itoa(LayoutVersion), strconv.FormatInt(now, 10))
+func peerArgs(now int64, token string, peers []storage.Peer) []any {
+	args := make([]any, 0, 3+6*len(peers))
+	args = append(args, strconv.Itoa(LayoutVersion), strconv.FormatInt(now, 10), token)
 	for _, p := range peers {
 		hash, minFlag := "", "0"
 		if p.AccessHash.Valid {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/tgsession/redisstore/internal/redistest"
+	"github.com/tgsession/redisstore/lock"
 	"github.com/tgsession/redisstore/storage"
 )
 
@@ -26,7 +27,7 @@ func benchClient(b *testing.B) redis.UniversalClient {
 
 // benchStore opens a store for a session of its own, deleted afterwards.
 func benchStore(b *testing.B, c redis.UniversalClient) *Store {
-	s, err := New(c, "bench-"+redistest.TempName(b), WithPrefix("bench"))
+	s, err := New(c, "bench-"+redistest.TempName(b), WithPrefix("bench"), WithLease(lock.Options{}))
 	if err != nil {
 		b.Fatal(err)
 	}

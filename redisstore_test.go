@@ -14,6 +14,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 	"github.com/tgsession/redisstore/internal/redistest"
+	"github.com/tgsession/redisstore/lock"
 	"github.com/tgsession/redisstore/storage"
 	"github.com/tgsession/redisstore/storage/storagetest"
 )
@@ -67,25 +68,38 @@ func uniqueName() string {
 	return fmt.Sprintf("%s|%d", hostileNames[int(n)%len(hostileNames)], n)
 }
 
+// TestConformance runs the storagetest suite on miniredis and a real
+// redis-server, each both Unfenced and with a lease (every write fenced).
 func TestConformance(t *testing.T) {
+	modes := []struct {
+		name string
+		opt  Option
+	}{
+		{"unfenced", Unfenced()},
+		{"lease", WithLease(lock.Options{TTL: 10 * time.Second})},
+	}
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
 			client := b.client(t)
-			prefix := "conf-" + redistest.TempName(t)
-			storagetest.Run(t, func(t *testing.T, clock func() time.Time) storage.Storage {
-				s, err := New(client, uniqueName(), WithPrefix(prefix), WithClock(clock), WithBatchSize(700), WithDeleteBatchSize(250))
-				if err != nil {
-					t.Fatal(err)
-				}
-				return s
-			})
+			for _, mode := range modes {
+				t.Run(mode.name, func(t *testing.T) {
+					prefix := "conf-" + redistest.TempName(t)
+					storagetest.Run(t, func(t *testing.T, clock func() time.Time) storage.Storage {
+						s, err := New(client, uniqueName(), mode.opt, WithPrefix(prefix), WithClock(clock), WithBatchSize(700), WithDeleteBatchSize(250))
+						if err != nil {
+							t.Fatal(err)
+						}
+						return s
+					})
+				})
+			}
 		})
 	}
 }
 
 func newStore(t *testing.T, c redis.UniversalClient, opts ...Option) *Store {
 	t.Helper()
-	s, err := New(c, uniqueName(), append([]Option{WithPrefix("t-" + redistest.TempName(t))}, opts...)...)
+	s, err := New(c, uniqueName(), append([]Option{Unfenced(), WithPrefix("t-" + redistest.TempName(t))}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,12 +189,14 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		client redis.UniversalClient
 		opts   []Option
 	}{
-		{"nil client", nil, nil},
-		{"empty prefix", c, []Option{WithPrefix("")}},
-		{"prefix with brace", c, []Option{WithPrefix("a{b")}},
-		{"prefix with close brace", c, []Option{WithPrefix("a}")}},
-		{"zero batch", c, []Option{WithBatchSize(0)}},
-		{"negative delete batch", c, []Option{WithDeleteBatchSize(-1)}},
+		{"nil client", nil, []Option{Unfenced()}},
+		{"no ownership mode", c, nil},
+		{"both ownership modes", c, []Option{Unfenced(), WithLease(lock.Options{})}},
+		{"empty prefix", c, []Option{Unfenced(), WithPrefix("")}},
+		{"prefix with brace", c, []Option{Unfenced(), WithPrefix("a{b")}},
+		{"prefix with close brace", c, []Option{Unfenced(), WithPrefix("a}")}},
+		{"zero batch", c, []Option{Unfenced(), WithBatchSize(0)}},
+		{"negative delete batch", c, []Option{Unfenced(), WithDeleteBatchSize(-1)}},
 	}
 	for _, tc := range tests {
 		if _, err := New(tc.client, "x", tc.opts...); err == nil {
@@ -264,9 +280,9 @@ func TestUpdatePeersScriptErrorMidBatch(t *testing.T) {
 
 			// The same through a raw script call whose fourth group is malformed
 			// (bypassing Go's validation): BADARG, nothing written.
-			args := peerArgs(1795631487, batch[:2])
+			args := peerArgs(1795631487, "", batch[:2])
 			args = append(args, "15", "user", "", "x", "", "0", "16", "user", "", "Bad Name", "", "0")
-			err = scriptUpdatePeers.Run(ctx, c, []string{s.keys.session, s.keys.ids, s.keys.usernames, s.keys.phones}, args...).Err()
+			err = scriptUpdatePeers.Run(ctx, c, []string{s.keys.session, s.keys.ids, s.keys.usernames, s.keys.phones, s.keys.lease}, args...).Err()
 			if !redis.HasErrorPrefix(err, "BADARG") {
 				t.Fatalf("raw script with a bad group = %v; want BADARG", err)
 			}
@@ -407,7 +423,7 @@ func TestOpenExisting(t *testing.T) {
 	ctx := context.Background()
 	c := miniBackend().client(t)
 	prefix := "oe-" + redistest.TempName(t)
-	s, err := New(c, "absent", WithPrefix(prefix), OpenExisting())
+	s, err := New(c, "absent", Unfenced(), WithPrefix(prefix), OpenExisting())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -427,7 +443,7 @@ func TestRegistry(t *testing.T) {
 			prefix := "reg-" + redistest.TempName(t)
 			var stores []*Store
 			for _, name := range hostileNames[:6] {
-				s, err := New(c, name, WithPrefix(prefix))
+				s, err := New(c, name, Unfenced(), WithPrefix(prefix))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -479,9 +495,9 @@ func TestDeleteInBatchesAndResume(t *testing.T) {
 				t.Fatalf("PeerCount = %d, %v; want 1050", n, err)
 			}
 			// A Delete that dies after two steps...
-			k := []string{s.keys.session, s.keys.ids, s.keys.usernames, s.keys.phones}
+			k := []string{s.keys.session, s.keys.ids, s.keys.usernames, s.keys.phones, s.keys.lease}
 			for range 2 {
-				if left, err := scriptDelete.Run(ctx, c, k, 100).Int64(); err != nil || left != 850 && left != 950 {
+				if left, err := scriptDelete.Run(ctx, c, k, 100, "").Int64(); err != nil || left != 850 && left != 950 {
 					t.Fatalf("delete step: left %d, %v", left, err)
 				}
 			}

@@ -26,10 +26,10 @@ func mustScript(name string, preludes ...string) *redis.Script {
 // The scripts, loaded once. Run uses EVALSHA and falls back to EVAL on
 // NOSCRIPT (a restarted server or a promoted replica has an empty cache).
 var (
-	scriptOpen        = mustScript("open.lua")
+	scriptOpen        = mustScript("open.lua", "guard.lua")
 	scriptSetFields   = mustScript("set_fields.lua", "guard.lua")
 	scriptUpdatePeers = mustScript("update_peers.lua", "guard.lua")
 	scriptPeerByIndex = mustScript("peer_by_index.lua")
-	scriptDelete      = mustScript("delete.lua")
+	scriptDelete      = mustScript("delete.lua", "guard.lua")
 	allScripts        = []*redis.Script{scriptOpen, scriptSetFields, scriptUpdatePeers, scriptPeerByIndex, scriptDelete}
 )

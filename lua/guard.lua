@@ -1,10 +1,34 @@
 -- guard.lua: a prelude that scripts.go puts in front of every script that
--- writes to an existing session (set_fields.lua, update_peers.lua), so the
--- check lives in one place.
+-- writes (open, set_fields, update_peers, delete), so the checks live in one
+-- place. Redis has no include; the functions are local to each script.
 --
+-- check_lease(key, token): fencing. key is the lease P:{E}:lease (a declared
+-- key of the calling script), token the caller's lease token or "" for a
+-- store opened without a lease. Returns an error reply to return from the
+-- script, or nil when the write may go ahead:
+--   LEASELOST  token given, but the lease is gone or holds another token:
+--              the caller was deposed and must not write
+--   LEASEHELD  no token given, but a worker holds the lease: an unfenced
+--              tool must not write behind an owner's back
+-- The lease value is "<token>|<owner JSON>" (package lock); tokens never
+-- contain '|', so comparing token..'|' is exact.
+local function check_lease(key, token)
+  local v = redis.call('GET', key)
+  if token == '' then
+    if v then
+      return redis.error_reply('LEASEHELD a worker owns this session')
+    end
+    return nil
+  end
+  if not v or string.sub(v, 1, #token + 1) ~= token .. '|' then
+    return redis.error_reply('LEASELOST this lease token no longer owns the session')
+  end
+  return nil
+end
+
 -- check_session(key, layout): key is the session hash P:{E}:s, layout the
 -- layout version the caller understands (decimal string). Returns an error
--- reply to return from the script, or nil when the write may go ahead:
+-- reply, or nil when the write may go ahead:
 --   NOSESSION  the session hash does not exist (deleted, or never opened)
 --   LAYOUT     the stored layout differs from the caller's
 local function check_session(key, layout)

@@ -2,8 +2,10 @@
 --
 -- KEYS[1]  session hash   P:{E}:s
 -- KEYS[2]  peer id set    P:{E}:ids
+-- KEYS[3]  lease          P:{E}:lease
 -- ARGV[1]  layout version this code writes (decimal)
 -- ARGV[2]  "1" to create a missing session, "0" to only report it
+-- ARGV[3]  lease token, or "" without a lease (creating is fenced; see guard.lua)
 --
 -- Returns a two-element array {state, layout}:
 --   {"exists",  <stored layout or "">}  the session exists; the caller checks the layout
@@ -11,13 +13,18 @@
 --   {"missing", ""}                      absent and ARGV[2] is "0"
 --   {"dirty",   ""}                      absent but peers of an unfinished Delete remain:
 --                                        the caller finishes the Delete and calls again
--- Errors: none of its own.
+-- Runs after the guard.lua prelude.
+-- Errors: LEASELOST, LEASEHELD (only when it would create).
 if redis.call('EXISTS', KEYS[1]) == 1 then
   local v = redis.call('HGET', KEYS[1], 'layout')
   return {'exists', v or ''}
 end
 if ARGV[2] ~= '1' then
   return {'missing', ''}
+end
+local refused = check_lease(KEYS[3], ARGV[3])
+if refused then
+  return refused
 end
 if redis.call('EXISTS', KEYS[2]) == 1 then
   return {'dirty', ''}

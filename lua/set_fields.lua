@@ -1,8 +1,10 @@
 -- set_fields.lua: write session fields atomically.
 --
 -- KEYS[1]  session hash P:{E}:s
+-- KEYS[2]  lease        P:{E}:lease
 -- ARGV[1]  layout version the caller understands (decimal)
--- ARGV[2..] pairs: field name, value. An empty value means NULL (the field is
+-- ARGV[2]  lease token, or "" without a lease (see guard.lua)
+-- ARGV[3..] pairs: field name, value. An empty value means NULL (the field is
 --          removed). Field names: dc_id api_id test_mode auth_key date user_id
 --          is_bot. Integers are decimal strings and stay strings here (Lua
 --          numbers are doubles); auth_key is an opaque envelope.
@@ -10,15 +12,16 @@
 -- Returns: the number of fields written.
 -- Runs after the guard.lua prelude.
 -- Errors (nothing is written in every case):
+--   LEASELOST, LEASEHELD  see guard.lua
 --   NOSESSION  the session hash does not exist (deleted, or never opened)
 --   LAYOUT     the stored layout differs from ARGV[1]
 --   BADARG     unknown field, a value of the wrong shape, or an odd argument count
 local known = {dc_id = 'int', api_id = 'int', test_mode = 'bool', auth_key = 'blob',
                date = 'int', user_id = 'int', is_bot = 'bool'}
-if (#ARGV - 1) % 2 ~= 0 then
+if (#ARGV - 2) % 2 ~= 0 then
   return redis.error_reply('BADARG odd number of field arguments')
 end
-for i = 2, #ARGV, 2 do
+for i = 3, #ARGV, 2 do
   local kind, v = known[ARGV[i]], ARGV[i + 1]
   if not kind then
     return redis.error_reply('BADARG unknown session field')
@@ -34,12 +37,12 @@ for i = 2, #ARGV, 2 do
     return redis.error_reply('BADARG date cannot be NULL')
   end
 end
-local refused = check_session(KEYS[1], ARGV[1]) -- guard.lua
+local refused = check_lease(KEYS[2], ARGV[2]) or check_session(KEYS[1], ARGV[1]) -- guard.lua
 if refused then
   return refused
 end
 local set, del = {}, {}
-for i = 2, #ARGV, 2 do
+for i = 3, #ARGV, 2 do
   if ARGV[i + 1] == '' then
     del[#del + 1] = ARGV[i]
   else
@@ -53,4 +56,4 @@ end
 if #del > 0 then
   redis.call('HDEL', KEYS[1], unpack(del))
 end
-return (#ARGV - 1) / 2
+return (#ARGV - 2) / 2

@@ -4,11 +4,13 @@
 -- KEYS[2]  peer id set           P:{E}:ids
 -- KEYS[3]  username index hash   P:{E}:u   (username -> id)
 -- KEYS[4]  phone index hash      P:{E}:ph  (phone -> id)
+-- KEYS[5]  lease                 P:{E}:lease
 -- Peer hashes P:{E}:p:<id> are derived from KEYS[1] (same hash tag, same slot).
 --
 -- ARGV[1]  layout version the caller understands
 -- ARGV[2]  now: last_update_on for every peer (unix seconds, decimal)
--- ARGV[3..] groups of 6 per peer:
+-- ARGV[3]  lease token, or "" without a lease (see guard.lua)
+-- ARGV[4..] groups of 6 per peer:
 --          id          decimal Bot-API id (kept a string: Lua numbers are doubles)
 --          type        user | bot | group | channel | supergroup
 --          access_hash decimal, or "" for NULL
@@ -31,19 +33,19 @@
 --
 -- Runs after the guard.lua prelude.
 -- Returns: the number of peers written.
--- Errors (nothing written): BADARG, NOSESSION, LAYOUT, WRONGTYPE (from phase 2).
+-- Errors (nothing written): BADARG, LEASELOST, LEASEHELD, NOSESSION, LAYOUT, WRONGTYPE (from phase 2).
 local G = 6
 local base = string.sub(KEYS[1], 1, -2)
 
 -- Phase 1: validate.
 local types = {user = true, bot = true, group = true, channel = true, supergroup = true}
-if (#ARGV - 2) % G ~= 0 then
-  return redis.error_reply('BADARG argument count is not 2 + 6n')
+if (#ARGV - 3) % G ~= 0 then
+  return redis.error_reply('BADARG argument count is not 3 + 6n')
 end
 if not string.match(ARGV[2], '^%d+$') then
   return redis.error_reply('BADARG now is not an integer')
 end
-for i = 3, #ARGV, G do
+for i = 4, #ARGV, G do
   local id, typ, ah, names, phone, min = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5]
   if not string.match(id, '^%-?%d+$') or #id > 20 then
     return redis.error_reply('BADARG peer id is not an integer')
@@ -67,7 +69,7 @@ for i = 3, #ARGV, G do
   end
 end
 
-local refused = check_session(KEYS[1], ARGV[1]) -- guard.lua
+local refused = check_lease(KEYS[5], ARGV[3]) or check_session(KEYS[1], ARGV[1]) -- guard.lua
 if refused then
   return refused
 end
@@ -108,7 +110,7 @@ redis.call('SISMEMBER', KEYS[2], '0')
 redis.call('HGET', KEYS[3], '')
 redis.call('HGET', KEYS[4], '')
 local names, phones = {}, {}
-for i = 3, #ARGV, G do
+for i = 4, #ARGV, G do
   local cur = row(ARGV[i])
   for n in string.gmatch(ARGV[i+3], '[^ ]+') do names[#names + 1] = n end
   if cur[2] then
@@ -120,7 +122,7 @@ end
 load(uidx, KEYS[3], names)
 load(pidx, KEYS[4], phones)
 -- The previous holders of names and phones this batch takes.
-for i = 3, #ARGV, G do
+for i = 4, #ARGV, G do
   local id = ARGV[i]
   for n in string.gmatch(ARGV[i+3], '[^ ]+') do
     local h = uidx[n]
@@ -151,7 +153,7 @@ end
 local FIELDS = {'type', 'usernames', 'phone_number', 'access_hash', 'min'}
 local added = {}
 local now = ARGV[2]
-for i = 3, #ARGV, G do
+for i = 4, #ARGV, G do
   local id, typ, ah, unames, phone, min = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5]
   local cur = row(id)
   local existed = cur[1]
@@ -255,4 +257,4 @@ flush(KEYS[4], pidx, dirtyP)
 for s = 1, #added, SLICE do
   redis.call('SADD', KEYS[2], unpack(added, s, math.min(s + SLICE - 1, #added)))
 end
-return (#ARGV - 2) / G
+return (#ARGV - 3) / G

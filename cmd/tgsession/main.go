@@ -19,6 +19,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 	"github.com/tgsession/redisstore"
+	"github.com/tgsession/redisstore/lock"
 	"github.com/tgsession/redisstore/storage"
 )
 
@@ -80,7 +81,8 @@ func demo(ctx context.Context, out io.Writer, url, prefix string) error {
 	// A settable clock shows the username TTL without waiting 8 hours.
 	now := time.Now()
 	clock := func() time.Time { return now }
-	store, err := redisstore.New(client, "my_account", redisstore.WithPrefix(prefix), redisstore.WithClock(clock))
+	store, err := redisstore.New(client, "my_account", redisstore.WithPrefix(prefix), redisstore.WithClock(clock),
+		redisstore.WithLease(lock.Options{TTL: 10 * time.Second}))
 	if err != nil {
 		return err
 	}
@@ -164,7 +166,7 @@ func demo(ctx context.Context, out io.Writer, url, prefix string) error {
 	if err := step("Delete", store.Delete(ctx)); err != nil {
 		return err
 	}
-	check, err := redisstore.New(client, "my_account", redisstore.WithPrefix(prefix), redisstore.OpenExisting())
+	check, err := redisstore.New(client, "my_account", redisstore.WithPrefix(prefix), redisstore.Unfenced(), redisstore.OpenExisting())
 	if err != nil {
 		return err
 	}
