@@ -335,19 +335,22 @@ func (s *Store) Save(ctx context.Context) error {
 // It works on a closed store (Hydrogram deletes after close) and is a no-op
 // for a session that does not exist. With WithLease and no lease held (after
 // Close), it takes the lease for the duration of the Delete if nobody owns
-// the session, and fails with lock.ErrHeld if somebody does.
+// the session, and fails with lock.ErrHeld if somebody does; a store whose
+// lease was lost gets lock.ErrLeaseLost.
 func (s *Store) Delete(ctx context.Context) error {
-	token, err := s.token("delete")
-	if s.fenced && err != nil {
-		tmp, terr := lock.TryAcquire(ctx, s.rdb, s.keys.lease, s.leaseOpts)
-		if terr != nil {
-			return s.fail("delete", terr)
+	var token string
+	if s.fenced && s.lease.Load() == nil {
+		tmp, err := lock.TryAcquire(ctx, s.rdb, s.keys.lease, s.leaseOpts)
+		if err != nil {
+			return s.fail("delete", err)
 		}
 		defer tmp.Release(context.WithoutCancel(ctx))
-		token, err = tmp.Token(), nil
-	}
-	if err != nil {
-		return err
+		token = tmp.Token()
+	} else {
+		var err error
+		if token, err = s.token("delete"); err != nil {
+			return err
+		}
 	}
 	if err := s.deletePeers(ctx, token); err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -19,7 +20,12 @@ import (
 	"github.com/tgsession/redisstore/storage/storagetest"
 )
 
-func TestMain(m *testing.M) { redistest.Main(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(workerEnv) != "" {
+		os.Exit(workerMain())
+	}
+	redistest.Main(m)
+}
 
 // hostileNames must all work as session names.
 var hostileNames = []string{"", "{", "}", "a}:x", ":", "{a}", "%", "%25", "ünïcödé-会话", strings.Repeat("k", 1024), "tag}{x", "plain"}

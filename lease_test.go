@@ -1,0 +1,473 @@
+package redisstore
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/tgsession/redisstore/internal/redistest"
+	"github.com/tgsession/redisstore/lock"
+	"github.com/tgsession/redisstore/storage"
+)
+
+// workerEnv makes the test binary run as a worker process (crash test).
+const workerEnv = "TGSESSION_TEST_WORKER"
+
+// workerMain is a worker process: it opens the session named in the
+// environment with a lease, prints "OWNED", and holds it until killed.
+func workerMain() int {
+	f := strings.Fields(os.Getenv(workerEnv)) // addr prefix name ttl
+	if len(f) != 4 {
+		fmt.Fprintln(os.Stderr, "bad", workerEnv)
+		return 2
+	}
+	ttl, _ := time.ParseDuration(f[3])
+	c := redis.NewClient(&redis.Options{Addr: f[0]})
+	s, err := New(c, f[2], WithPrefix(f[1]), WithLease(lock.Options{TTL: ttl, WorkerID: "crash-worker"}))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctx := context.Background()
+	if err := s.Open(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := s.SetDCID(ctx, storage.Some(4)); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println("OWNED")
+	select {} // hold (and renew) until SIGKILL
+}
+
+func leaseStore(t *testing.T, c redis.UniversalClient, prefix, name string, o lock.Options) *Store {
+	t.Helper()
+	s, err := New(c, name, WithPrefix(prefix), WithLease(o))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// TestLeaseOwnership: one owner at a time; a standby's Open waits; unfenced
+// tools are refused while a worker owns the session; owner metadata is
+// readable; a force-released owner's writes are refused.
+func TestLeaseOwnership(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			c := b.client(t)
+			prefix, name := "own-"+redistest.TempName(t), "acct"
+			o := lock.Options{TTL: 5 * time.Second, WorkerID: "worker-a"}
+			a := leaseStore(t, c, prefix, name, o)
+			if err := a.Open(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.SetAPIID(ctx, storage.Some[int64](1)); err != nil {
+				t.Fatal(err)
+			}
+			info, err := lock.Inspect(ctx, c, a.keys.lease)
+			if err != nil || !info.Held || info.Owner.WorkerID != "worker-a" {
+				t.Errorf("Inspect = %+v, %v", info, err)
+			}
+
+			// A standby cannot open while A owns the session.
+			b2 := leaseStore(t, c, prefix, name, lock.Options{TTL: 5 * time.Second, WorkerID: "worker-b"})
+			short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+			err = b2.Open(short)
+			cancel()
+			if !errors.Is(err, lock.ErrHeld) {
+				t.Errorf("standby Open while owned: %v; want ErrHeld", err)
+			}
+
+			// An unfenced tool can read, but not write behind the owner's back.
+			tool, _ := New(c, name, WithPrefix(prefix), Unfenced())
+			if err := tool.Open(ctx); err != nil {
+				t.Fatalf("unfenced Open of an existing session: %v", err)
+			}
+			if v, err := tool.APIID(ctx); err != nil || v != storage.Some[int64](1) {
+				t.Errorf("unfenced read = %v, %v", v, err)
+			}
+			if err := tool.SetAPIID(ctx, storage.Some[int64](2)); !errors.Is(err, lock.ErrHeld) {
+				t.Errorf("unfenced write while owned: %v; want ErrHeld", err)
+			}
+			if err := tool.Delete(ctx); !errors.Is(err, lock.ErrHeld) {
+				t.Errorf("unfenced Delete while owned: %v; want ErrHeld", err)
+			}
+
+			// Operator force-release: A is deposed; its writes are refused.
+			if ok, err := lock.ForceRelease(ctx, c, a.keys.lease); !ok || err != nil {
+				t.Fatalf("ForceRelease = %v, %v", ok, err)
+			}
+			if err := a.UpdatePeers(ctx, []storage.Peer{{ID: 1, Type: storage.PeerUser}}); !errors.Is(err, lock.ErrLeaseLost) {
+				t.Errorf("write after force-release: %v; want ErrLeaseLost", err)
+			}
+			if err := b2.Open(ctx); err != nil {
+				t.Fatalf("standby Open after force-release: %v", err)
+			}
+			if err := b2.SetAPIID(ctx, storage.Some[int64](3)); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Close(); err != nil {
+				t.Errorf("Close of a deposed store: %v", err)
+			}
+			if err := b2.Close(); err != nil {
+				t.Fatal(err)
+			}
+			// With nobody owning it, the unfenced tool may write and delete.
+			if err := tool.SetAPIID(ctx, storage.Some[int64](4)); err != nil {
+				t.Errorf("unfenced write with no owner: %v", err)
+			}
+			if err := tool.Delete(ctx); err != nil {
+				t.Errorf("unfenced Delete with no owner: %v", err)
+			}
+		})
+	}
+}
+
+// TestFencing: owner A freezes (stops renewing, its writes held back), its
+// lease expires, B acquires and writes, A resumes: every write of A is
+// refused, both the ones A issues now (its own deadline passed) and the ones
+// that were in flight with A's token (refused inside the scripts). The data
+// holds only B's writes.
+func TestFencing(t *testing.T) {
+	ctx := context.Background()
+	c := realBackend().client(t)
+	prefix, name := "fence-"+redistest.TempName(t), "acct"
+	o := lock.Options{TTL: 500 * time.Millisecond, RenewEvery: 100 * time.Millisecond, PollInterval: 20 * time.Millisecond}
+	a := leaseStore(t, c, prefix, name, o)
+	if err := a.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetSession(ctx, storage.Session{DCID: storage.Some(1), APIID: storage.Some[int64](111)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.UpdatePeers(ctx, []storage.Peer{{ID: 1, AccessHash: storage.Some[int64](111), Type: storage.PeerUser, Usernames: []string{"from_a"}}}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Freeze A: no more renewals; its next writes are "in flight" with its token.
+	tokenA := a.Lease().Token()
+	a.Lease().Abandon()
+
+	b := leaseStore(t, c, prefix, name, o)
+	if err := b.Open(ctx); err != nil { // waits until A's lease expires in Redis
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.SetSession(ctx, storage.Session{DCID: storage.Some(2), APIID: storage.Some[int64](222), Date: 7}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.UpdatePeers(ctx, []storage.Peer{{ID: 2, AccessHash: storage.Some[int64](222), Type: storage.PeerUser, Usernames: []string{"from_b"}}}); err != nil {
+		t.Fatal(err)
+	}
+
+	// A resumes.
+	apiWrites := map[string]error{
+		"SetAPIID":    a.SetAPIID(ctx, storage.Some[int64](999)),
+		"SetSession":  a.SetSession(ctx, storage.Session{DCID: storage.Some(5)}),
+		"UpdatePeers": a.UpdatePeers(ctx, []storage.Peer{{ID: 3, Type: storage.PeerUser}}),
+		"Save":        a.Save(ctx),
+	}
+	inFlight := map[string]error{
+		"set_fields":   a.setFields(ctx, tokenA, storage.Session{APIID: storage.Some[int64](999), AuthKey: make(storage.AuthKey, 256)}, storage.AllFields),
+		"update_peers": a.updatePeers(ctx, tokenA, 1, []storage.Peer{{ID: 2, AccessHash: storage.Some[int64](999), Type: storage.PeerUser, Usernames: []string{"from_a"}}}),
+		"delete":       a.deletePeers(ctx, tokenA),
+		"import": func() error {
+			_, err := storage.ImportSessionString(ctx, a, "AQAAMDkAAAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0-P0BBQkNERUZHSElKS0xNTk9QUVJTVFVWV1hZWltcXV5fYGFiY2RlZmdoaWprbG1ub3BxcnN0dXZ3eHl6e3x9fn-AgYKDhIWGh4iJiouMjY6PkJGSk5SVlpeYmZqbnJ2en6ChoqOkpaanqKmqq6ytrq-wsbKztLW2t7i5uru8vb6_wMHCw8TFxsfIycrLzM3Oz9DR0tPU1dbX2Nna29zd3t_g4eLj5OXm5-jp6uvs7e7v8PHy8_T19vf4-fr7_P3-_wAAAAAuUBS7AA")
+			return err
+		}(),
+	}
+	for what, err := range apiWrites {
+		if !errors.Is(err, lock.ErrLeaseLost) {
+			t.Errorf("A's %s after resuming: %v; want ErrLeaseLost", what, err)
+		}
+	}
+	for what, err := range inFlight {
+		if !errors.Is(err, lock.ErrLeaseLost) {
+			t.Errorf("A's in-flight %s: %v; want ErrLeaseLost (refused inside the script)", what, err)
+		}
+	}
+
+	// Only B's writes are there.
+	got, err := b.Session(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.DCID != storage.Some(2) || got.APIID != storage.Some[int64](222) || got.Date != 7 || got.AuthKey != nil {
+		t.Errorf("session = %v; want B's writes only", got)
+	}
+	if p, err := b.PeerByID(ctx, 2); err != nil || p.AccessHash != storage.Some[int64](222) || p.Username() != "from_b" {
+		t.Errorf("peer 2 = %+v, %v; want B's", p, err)
+	}
+	if p, err := b.PeerByUsername(ctx, "from_a"); err != nil || p.ID != 1 {
+		t.Errorf("A's pre-freeze peer = %+v, %v; want intact", p, err)
+	}
+	if _, err := b.PeerByID(ctx, 3); !errors.Is(err, storage.ErrPeerNotFound) {
+		t.Errorf("A's refused peer 3 exists: %v", err)
+	}
+}
+
+// TestCrashTakeover: a worker PROCESS holds the session and is killed with
+// SIGKILL; a standby takes over once Redis expires the lease. Times are
+// logged (median over 5 runs), not asserted.
+func TestCrashTakeover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	srv := redistest.Require(t)
+	c := realBackend().client(t)
+	ctx := context.Background()
+	const ttl = 2 * time.Second
+	var times []time.Duration
+	for run := 0; run < 5; run++ {
+		prefix, name := "crash-"+redistest.TempName(t), "acct"
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %s %s", workerEnv, srv.Addr, prefix, name, ttl))
+		cmd.Stderr = os.Stderr
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if err != nil || line != "OWNED\n" {
+			_ = cmd.Process.Kill()
+			t.Fatalf("worker: %q, %v", line, err)
+		}
+		standby := leaseStore(t, c, prefix, name, lock.Options{TTL: ttl, PollInterval: 250 * time.Millisecond})
+		opened := make(chan time.Time, 1)
+		errs := make(chan error, 1)
+		go func() {
+			octx, cancel := context.WithTimeout(ctx, ttl+30*time.Second)
+			defer cancel()
+			if err := standby.Open(octx); err != nil {
+				errs <- err
+				return
+			}
+			opened <- time.Now()
+		}()
+		time.Sleep(100 * time.Millisecond) // the standby is waiting
+		killed := time.Now()
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmd.Wait()
+		select {
+		case at := <-opened:
+			times = append(times, at.Sub(killed))
+		case err := <-errs:
+			t.Fatalf("run %d: standby never took over: %v", run, err)
+		}
+		if v, err := standby.DCID(ctx); err != nil || v != storage.Some(4) {
+			t.Errorf("run %d: standby sees dc_id %v, %v; want the worker's 4", run, v, err)
+		}
+		if err := standby.SetDCID(ctx, storage.Some(5)); err != nil {
+			t.Errorf("run %d: standby cannot write: %v", run, err)
+		}
+		_ = standby.Delete(ctx)
+		_ = standby.Close()
+	}
+	t.Logf("crash takeover with TTL %v (SIGKILL -> standby owns): median %v, all %v", ttl, median(times), times)
+}
+
+// TestGracefulHandover: owner Close -> waiting standby owns it. 20 runs; the
+// median is logged, not asserted.
+func TestGracefulHandover(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			c := b.client(t)
+			// TTL and poll interval of a minute: only the release announcement can
+			// wake the standby inside its 20 s context.
+			o := lock.Options{TTL: time.Minute, PollInterval: time.Minute}
+			var times []time.Duration
+			for run := 0; run < 20; run++ {
+				prefix := "handover-" + redistest.TempName(t)
+				owner := leaseStore(t, c, prefix, "acct", o)
+				if err := owner.Open(ctx); err != nil {
+					t.Fatal(err)
+				}
+				standby := leaseStore(t, c, prefix, "acct", o)
+				opened := make(chan time.Time, 1)
+				errs := make(chan error, 1)
+				go func() {
+					octx, cancel := context.WithTimeout(ctx, 20*time.Second)
+					defer cancel()
+					if err := standby.Open(octx); err != nil {
+						errs <- err
+						return
+					}
+					opened <- time.Now()
+				}()
+				time.Sleep(30 * time.Millisecond) // let the standby wait
+				released := time.Now()
+				if err := owner.Close(); err != nil {
+					t.Fatal(err)
+				}
+				select {
+				case at := <-opened:
+					times = append(times, at.Sub(released))
+				case err := <-errs:
+					t.Fatalf("run %d: %v", run, err)
+				}
+				_ = standby.Delete(ctx)
+				_ = standby.Close()
+			}
+			t.Logf("graceful handover on %s (Close -> standby owns), 20 runs: median %v, max %v", b.name, median(times), slices.Max(times))
+		})
+	}
+}
+
+// TestLeaseTorture: N workers x M sessions with random kills (stop renewing,
+// no release), freezes (stop renewing, then send writes with the stale token
+// as if they had been in flight) and graceful closes, for a bounded time.
+// Every accepted write records (owner token, sequence). Per session, the
+// accepted writes in sequence order never interleave two owners, and every
+// acknowledged write is in Redis at the end.
+func TestLeaseTorture(t *testing.T) {
+	c := realBackend().client(t)
+	const workers, sessions = 3, 4
+	duration := 8 * time.Second
+	if testing.Short() {
+		duration = 2 * time.Second
+	}
+	prefix := "torture-" + redistest.TempName(t)
+	o := lock.Options{TTL: 400 * time.Millisecond, RenewEvery: 100 * time.Millisecond, SafetyMargin: 50 * time.Millisecond, PollInterval: 50 * time.Millisecond}
+
+	type write struct {
+		token string
+		seq   int64
+	}
+	var (
+		mu       sync.Mutex
+		accepted = make([][]write, sessions)
+		seqs     = make([]atomic.Int64, sessions)
+		stats    struct{ writes, refused, kills, freezes, closes, staleAccepted atomic.Int64 }
+	)
+	accept := func(sess int, token string, seq int64) {
+		mu.Lock()
+		accepted[sess] = append(accepted[sess], write{token, seq})
+		mu.Unlock()
+	}
+	name := func(i int) string { return "s" + strconv.Itoa(i) }
+	deadline := time.Now().Add(duration)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		for sess := 0; sess < sessions; sess++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rng := rand.New(rand.NewPCG(uint64(w), uint64(sess)))
+				for time.Now().Before(deadline) {
+					ctx, cancel := context.WithDeadline(context.Background(), deadline)
+					s := leaseStore(t, c, prefix, name(sess), o)
+					if err := s.Open(ctx); err != nil {
+						cancel()
+						continue // the deadline came while waiting
+					}
+					token := s.Lease().Token()
+					writeOnce := func(tok string, viaAPI bool) error {
+						seq := seqs[sess].Add(1)
+						p := []storage.Peer{{ID: seq, AccessHash: storage.Some(seq*7 + 1), Type: storage.PeerUser}}
+						var err error
+						if viaAPI {
+							err = s.UpdatePeers(ctx, p)
+						} else {
+							err = s.updatePeers(ctx, tok, time.Now().Unix(), p)
+						}
+						if err == nil {
+							accept(sess, tok, seq)
+						}
+						return err
+					}
+					for n := 1 + rng.IntN(20); n > 0; n-- {
+						if err := writeOnce(token, true); err != nil {
+							stats.refused.Add(1)
+							break
+						}
+						stats.writes.Add(1)
+						time.Sleep(time.Duration(rng.IntN(3000)) * time.Microsecond)
+					}
+					switch rng.IntN(3) {
+					case 0: // crash
+						s.Lease().Abandon()
+						stats.kills.Add(1)
+					case 1: // freeze past the TTL, then writes that were in flight arrive
+						s.Lease().Abandon()
+						time.Sleep(o.TTL + time.Duration(rng.IntN(200))*time.Millisecond)
+						for range 3 {
+							if writeOnce(token, false) == nil {
+								stats.staleAccepted.Add(1) // possible only if nobody took over meanwhile
+							}
+							if err := writeOnce(token, true); !errors.Is(err, lock.ErrLeaseLost) {
+								t.Errorf("API write after a freeze: %v; want ErrLeaseLost", err)
+							}
+						}
+						stats.freezes.Add(1)
+					case 2:
+						_ = s.Close()
+						stats.closes.Add(1)
+					}
+					cancel()
+				}
+			}()
+		}
+	}
+	wg.Wait()
+
+	ctx := context.Background()
+	for sess := 0; sess < sessions; sess++ {
+		ws := accepted[sess]
+		slices.SortFunc(ws, func(a, b write) int { return int(a.seq - b.seq) })
+		ended := map[string]bool{}
+		for i, w := range ws {
+			if i > 0 && ws[i-1].token != w.token {
+				ended[ws[i-1].token] = true
+			}
+			if ended[w.token] {
+				t.Errorf("session %d: owner %s wrote seq %d after another owner's writes: interleaved", sess, w.token[:6], w.seq)
+			}
+		}
+		// No acknowledged write is lost.
+		reader, _ := New(c, name(sess), WithPrefix(prefix), Unfenced())
+		if err := reader.Open(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range ws {
+			p, err := reader.PeerByID(ctx, w.seq)
+			if err != nil || p.AccessHash != storage.Some(w.seq*7+1) {
+				t.Errorf("session %d: acknowledged write %d lost: %+v, %v", sess, w.seq, p, err)
+			}
+		}
+		owners := map[string]bool{}
+		for _, w := range ws {
+			owners[w.token] = true
+		}
+		t.Logf("session %d: %d accepted writes by %d owners", sess, len(ws), len(owners))
+	}
+	t.Logf("torture %v: %d writes accepted via the API, %d refused, %d kills, %d freezes, %d closes, %d in-flight writes accepted before a takeover",
+		duration, stats.writes.Load(), stats.refused.Load(), stats.kills.Load(), stats.freezes.Load(), stats.closes.Load(), stats.staleAccepted.Load())
+}
