@@ -95,9 +95,21 @@ func demo(ctx context.Context, out io.Writer, url, prefix string) error {
 	}
 
 	fmt.Fprintln(out, "1. Client.start: open, then the login reset (user_id and is_bot back to NULL)")
-	if err := step("Open creates the session (dc_id 2, date 0)", store.Open(ctx)); err != nil {
+	if err := step("Open takes the session's lease, then creates the session (dc_id 2, date 0)", store.Open(ctx)); err != nil {
 		return err
 	}
+	if info, err := lock.Inspect(ctx, client, store.Lease().Key()); err == nil {
+		fmt.Fprintf(out, "      owner: %v, lease TTL %v (renewed in the background)\n", info.Owner, info.TTL.Round(time.Second))
+	}
+	tool, err := redisstore.New(client, "my_account", redisstore.WithPrefix(prefix), redisstore.Unfenced())
+	if err != nil {
+		return err
+	}
+	err = tool.Open(ctx)
+	if err == nil {
+		err = tool.SetDCID(ctx, storage.Some(1))
+	}
+	fmt.Fprintf(out, "  refused: an unfenced tool writing while a worker owns the session: errors.Is ErrHeld: %t\n", errors.Is(err, lock.ErrHeld))
 	key := make(storage.AuthKey, storage.AuthKeySize)
 	if _, err := rand.Read(key); err != nil {
 		return err
@@ -154,7 +166,7 @@ func demo(ctx context.Context, out io.Writer, url, prefix string) error {
 	if err := step(fmt.Sprintf("ExportSessionString: %d chars (not printed: it carries the auth key)", len(str)), err); err != nil {
 		return err
 	}
-	if err := step("Save (date = now), Close", errors.Join(store.Save(ctx), store.Close())); err != nil {
+	if err := step("Save (date = now), Close (releases the lease: a standby takes over at once)", errors.Join(store.Save(ctx), store.Close())); err != nil {
 		return err
 	}
 	names, err := redisstore.ListSessions(ctx, client, prefix)
@@ -162,7 +174,7 @@ func demo(ctx context.Context, out io.Writer, url, prefix string) error {
 		return err
 	}
 
-	fmt.Fprintln(out, "4. log_out: Delete (bounded batches, works after Close)")
+	fmt.Fprintln(out, "4. log_out: Delete (bounded batches; after Close it takes the free lease for the duration)")
 	if err := step("Delete", store.Delete(ctx)); err != nil {
 		return err
 	}

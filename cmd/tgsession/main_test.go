@@ -17,6 +17,8 @@ func TestDemo(t *testing.T) {
 		"Username expired: botfather (errors.Is ErrUsernameExpired: true)",
 		"ExportSessionString: 362 chars",
 		"ErrSessionNotFound: true",
+		"owner: worker ",
+		"errors.Is ErrHeld: true",
 		"demo finished",
 	} {
 		if !strings.Contains(out.String(), want) {
