@@ -63,7 +63,33 @@ func realBackend() backend {
 	}
 }
 
-func backends() []backend { return []backend{miniBackend(), realBackend()} }
+func sentinelBackend() backend {
+	return backend{
+		name: "sentinel",
+		client: func(t *testing.T) redis.UniversalClient {
+			c := redistest.RequireSentinel(t).Client()
+			t.Cleanup(func() { c.Close() })
+			return c
+		},
+	}
+}
+
+func clusterBackend() backend {
+	return backend{
+		name: "cluster",
+		client: func(t *testing.T) redis.UniversalClient {
+			c := redistest.RequireCluster(t).Client()
+			t.Cleanup(func() { c.Close() })
+			return c
+		},
+	}
+}
+
+// backends are miniredis, a single redis-server, Sentinel (primary, replica,
+// 3 Sentinels) and a 3+3 Cluster, the last three started by the harness.
+func backends() []backend {
+	return []backend{miniBackend(), realBackend(), sentinelBackend(), clusterBackend()}
+}
 
 var nameSeq atomic.Int64
 
@@ -621,7 +647,7 @@ func ignoreInvalid(err error) error {
 // TestScriptCacheFlushed: after SCRIPT FLUSH (as on a restarted server or a
 // promoted replica) every call still works (EVALSHA falls back to EVAL).
 func TestScriptCacheFlushed(t *testing.T) {
-	for _, b := range backends() {
+	for _, b := range []backend{miniBackend(), realBackend(), sentinelBackend()} {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
 			c := b.client(t)

@@ -1,6 +1,8 @@
 package redistest
 
 import (
+	"context"
+	"fmt"
 	"net"
 	"os"
 	"strings"
@@ -41,5 +43,38 @@ func TestStartMissingBinary(t *testing.T) {
 	if s, err := Start(); err == nil {
 		s.Stop()
 		t.Fatal("Start with a missing binary succeeded")
+	}
+}
+
+func TestTopologies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 11 servers")
+	}
+	ctx := context.Background()
+	s := NewSentinel(t)
+	sc := s.Client()
+	defer sc.Close()
+	if err := sc.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatalf("write through Sentinel: %v", err)
+	}
+	if addr, err := s.PrimaryAddr(ctx); err != nil || addr != s.Primary.Addr {
+		t.Errorf("PrimaryAddr = %q, %v; want %s", addr, err, s.Primary.Addr)
+	}
+	c := NewCluster(t, 3, 1)
+	cc := c.Client()
+	defer cc.Close()
+	for i := 0; i < 50; i++ {
+		if err := cc.Set(ctx, fmt.Sprintf("key%d", i), i, 0).Err(); err != nil {
+			t.Fatalf("write through Cluster: %v", err)
+		}
+	}
+	p, r, err := c.PrimaryFor(ctx, "key1")
+	if err != nil || p == nil || r == nil || p == r {
+		t.Errorf("PrimaryFor = %v, %v, %v", p, r, err)
+	}
+	// A real cluster refuses a script whose keys live in two slots.
+	err = cc.Eval(ctx, "return 1", []string{"{a}x", "{b}y"}).Err()
+	if err == nil || !strings.Contains(err.Error(), "CROSSSLOT") {
+		t.Errorf("cross-slot EVAL = %v; want CROSSSLOT", err)
 	}
 }
