@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/tgsession/redisstore/internal/redisutil"
 	"github.com/tgsession/redisstore/lock"
 	"github.com/tgsession/redisstore/storage"
 )
@@ -63,6 +64,9 @@ type Store struct {
 	deleteBatch int
 	create      bool
 	open        atomic.Bool
+
+	durReplicas int           // WithDurability
+	durTimeout  time.Duration // WithDurability
 
 	fenced    bool         // WithLease
 	unfenced  bool         // Unfenced
@@ -140,6 +144,23 @@ func WithLease(opts lock.Options) Option {
 	}
 }
 
+// WithDurability makes the store's critical writes (any write of the auth
+// key or dc_id: SetAuthKey, SetDCID, SetSession, ImportSessionString) wait
+// until replicas replicas confirm them (Redis WAIT on the same connection,
+// on every topology), up to timeout. A write confirmed by fewer returns an
+// error wrapping storage.ErrNotDurable: it was applied on the primary but a
+// failover now could lose it. Combine with lock.Options.WaitReplicas for the
+// lease. Other writes (the peer cache) are not waited for.
+func WithDurability(replicas int, timeout time.Duration) Option {
+	return func(s *Store) error {
+		if replicas < 1 || timeout <= 0 {
+			return fmt.Errorf("redisstore: durability needs at least 1 replica and a positive timeout (got %d, %v)", replicas, timeout)
+		}
+		s.durReplicas, s.durTimeout = replicas, timeout
+		return nil
+	}
+}
+
 // Unfenced opens the store without a lease, for single-process use and
 // operator tools. Its writes are refused (lock.ErrHeld) while a worker holds
 // the session's lease.
@@ -193,9 +214,11 @@ func (s *Store) label() string {
 }
 
 func (s *Store) fail(op string, err error) error {
-	switch {
-	case err == nil:
+	if err == nil {
 		return nil
+	}
+	redisutil.ReloadOnFailover(s.rdb, err)
+	switch {
 	case redis.HasErrorPrefix(err, "NOSESSION"):
 		err = storage.ErrSessionNotFound
 	case redis.HasErrorPrefix(err, "LAYOUT"):
@@ -417,7 +440,35 @@ func (s *Store) SetFields(ctx context.Context, v storage.Session, which storage.
 
 func (s *Store) setFields(ctx context.Context, token string, v storage.Session, which storage.Field) error {
 	args := append([]any{LayoutVersion, token}, encodeSession(v, which)...)
-	return s.fail("write session", scriptSetFields.Run(ctx, s.rdb, []string{s.keys.session, s.keys.lease}, args...).Err())
+	keys := []string{s.keys.session, s.keys.lease}
+	if s.durReplicas > 0 && which&(storage.FieldAuthKey|storage.FieldDCID) != 0 {
+		return s.durable(ctx, "write session", scriptSetFields, keys, args...)
+	}
+	return s.fail("write session", scriptSetFields.Run(ctx, s.rdb, keys, args...).Err())
+}
+
+// durable runs a script and WAIT on one connection to the keys' primary.
+func (s *Store) durable(ctx context.Context, op string, script *redis.Script, keys []string, args ...any) error {
+	run := func(eval bool) (int, error) {
+		return redisutil.Do(ctx, s.rdb, keys[0], s.durReplicas, s.durTimeout, func(p redis.Pipeliner) {
+			if eval {
+				script.Eval(ctx, p, keys, args...)
+			} else {
+				script.EvalSha(ctx, p, keys, args...)
+			}
+		})
+	}
+	n, err := run(false)
+	if redis.HasErrorPrefix(err, "NOSCRIPT") { // a restarted or promoted server
+		n, err = run(true)
+	}
+	if err != nil {
+		return s.fail(op, err)
+	}
+	if n < s.durReplicas {
+		return s.fail(op, fmt.Errorf("%w: %d of %d replicas confirmed within %v", storage.ErrNotDurable, n, s.durReplicas, s.durTimeout))
+	}
+	return nil
 }
 
 // UpdatePeers validates and normalizes the whole batch, then writes it with

@@ -49,6 +49,7 @@ package lock
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,6 +61,8 @@ import (
 
 	"github.com/bsm/redislock"
 	"github.com/redis/go-redis/v9"
+	"github.com/tgsession/redisstore/internal/redisutil"
+	"github.com/tgsession/redisstore/storage"
 )
 
 // Errors. Test with errors.Is.
@@ -87,6 +90,14 @@ type Options struct {
 	SafetyMargin time.Duration // owner deadline = last renewal sent + TTL - SafetyMargin (default TTL/10)
 	PollInterval time.Duration // longest wait between attempts while waiting (default 1 s)
 	WorkerID     string        // recorded in the metadata (default "<host>-<pid>")
+
+	// WaitReplicas, when positive, makes acquiring wait (Redis WAIT, up to
+	// WaitTimeout, default 1 s) until that many replicas hold the new lease,
+	// so a failover right after cannot lose it. A lease not confirmed in time
+	// is released and the attempt fails with an error wrapping
+	// storage.ErrNotDurable (Acquire keeps trying while its context lasts).
+	WaitReplicas int
+	WaitTimeout  time.Duration
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -102,6 +113,9 @@ func (o Options) withDefaults() (Options, error) {
 	if o.PollInterval == 0 {
 		o.PollInterval = DefaultPollInterval
 	}
+	if o.WaitReplicas > 0 && o.WaitTimeout == 0 {
+		o.WaitTimeout = time.Second
+	}
 	switch {
 	case o.TTL < 10*time.Millisecond:
 		return o, fmt.Errorf("lock: TTL %v is too short (at least 10ms; %v is the default)", o.TTL, DefaultTTL)
@@ -111,6 +125,8 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("lock: RenewEvery %v must be positive and below TTL - SafetyMargin (%v)", o.RenewEvery, o.TTL-o.SafetyMargin)
 	case o.PollInterval <= 0:
 		return o, fmt.Errorf("lock: PollInterval %v must be positive", o.PollInterval)
+	case o.WaitReplicas < 0 || o.WaitTimeout < 0:
+		return o, fmt.Errorf("lock: WaitReplicas %d and WaitTimeout %v must not be negative", o.WaitReplicas, o.WaitTimeout)
 	}
 	if o.WorkerID == "" {
 		host, _ := os.Hostname()
@@ -186,6 +202,12 @@ func try(ctx context.Context, client redis.UniversalClient, key string, o Option
 	if err != nil {
 		return nil, fmt.Errorf("lock: acquire %s: %w", key, err)
 	}
+	if o.WaitReplicas > 0 {
+		if err := confirm(ctx, client, key, lk, o); err != nil {
+			_ = lk.Release(context.WithoutCancel(ctx))
+			return nil, err
+		}
+	}
 	l := &Lease{
 		key: key, client: client, lock: lk, opts: o, owner: owner,
 		deadline: sent.Add(o.TTL - o.SafetyMargin),
@@ -196,6 +218,28 @@ func try(ctx context.Context, client redis.UniversalClient, key string, o Option
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	go l.renew()
 	return l, nil
+}
+
+//go:embed lua/confirm.lua
+var confirmSrc string
+
+var confirmScript = redis.NewScript(confirmSrc)
+
+// confirm waits until o.WaitReplicas replicas hold the lease just obtained.
+func confirm(ctx context.Context, client redis.UniversalClient, key string, lk *redislock.Lock, o Options) error {
+	var ours *redis.Cmd
+	n, err := redisutil.Do(ctx, client, key, o.WaitReplicas, o.WaitTimeout, func(p redis.Pipeliner) {
+		ours = confirmScript.Eval(ctx, p, []string{key}, lk.Token()+lk.Metadata(), o.TTL.Milliseconds())
+	})
+	switch {
+	case err != nil:
+		return fmt.Errorf("lock: confirm %s on replicas: %w", key, err)
+	case ours.Val() != int64(1):
+		return fmt.Errorf("lock: %s: %w", key, ErrLeaseLost)
+	case n < o.WaitReplicas:
+		return fmt.Errorf("lock: lease %s: %w: %d of %d replicas confirmed within %v", key, storage.ErrNotDurable, n, o.WaitReplicas, o.WaitTimeout)
+	}
+	return nil
 }
 
 // Acquire waits until it holds the lease on key or ctx is done. Waiting
@@ -226,6 +270,7 @@ func Acquire(ctx context.Context, client redis.UniversalClient, key string, opts
 			}
 		} else {
 			lastErr = err
+			redisutil.ReloadOnFailover(client, err)
 		}
 		timer := time.NewTimer(wait)
 		select {
@@ -332,9 +377,12 @@ func (l *Lease) renew() {
 		case errors.Is(err, redislock.ErrNotObtained):
 			l.end(ErrLeaseLost) // taken over, expired or force-released
 			return
+		default:
+			// Transient: try again at the next tick (after refreshing a
+			// cluster's slot map if a failover is under way); the deadline
+			// timer ends the lease if no renewal succeeds in time.
+			redisutil.ReloadOnFailover(l.client, err)
 		}
-		// Other errors are transient: try again at the next tick; the
-		// deadline timer ends the lease if no renewal succeeds in time.
 	}
 }
 

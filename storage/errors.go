@@ -29,6 +29,12 @@ var (
 	// such as exporting a session string before login.
 	ErrIncomplete = errors.New("session is incomplete")
 
+	// ErrNotDurable reports a write that was applied but not confirmed by as
+	// many replicas as the durability option asks for within its timeout: it
+	// may be lost if the primary fails before replicating it. Retry, or check
+	// the replicas.
+	ErrNotDurable = errors.New("write not confirmed by enough replicas: it may be lost if the primary fails now")
+
 	// ErrLayoutVersion reports stored data written by a newer version of the
 	// engine than this code understands. Upgrade the library; nothing was read
 	// or written.

@@ -332,7 +332,7 @@ func infoField2(ctx context.Context, addr, field string) string {
 }
 
 // PrimaryFor returns the node that is primary for key's slot now, and one of
-// its replicas.
+// its replicas (nil if it has none).
 func (c *Cluster) PrimaryFor(ctx context.Context, key string) (primary, replica *Server, err error) {
 	for _, n := range c.Nodes {
 		if !n.Alive() {
@@ -346,8 +346,11 @@ func (c *Cluster) PrimaryFor(ctx context.Context, key string) (primary, replica 
 			continue
 		}
 		for _, s := range slots {
-			if int64(s.Start) <= slot && slot <= int64(s.End) && len(s.Nodes) > 1 {
-				return c.Node(s.Nodes[0].Addr), c.Node(s.Nodes[1].Addr), nil
+			if int64(s.Start) <= slot && slot <= int64(s.End) && len(s.Nodes) > 0 {
+				if len(s.Nodes) > 1 {
+					replica = c.Node(s.Nodes[1].Addr)
+				}
+				return c.Node(s.Nodes[0].Addr), replica, nil
 			}
 		}
 	}

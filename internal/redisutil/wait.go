@@ -1,0 +1,58 @@
+// Package redisutil holds what the store and the lease share about go-redis
+// topologies: running a write and Redis's WAIT on the same connection, and
+// refreshing a ClusterClient's slot map after a failover error.
+//
+// Do runs a write and Redis's WAIT on the same connection, which is
+// what WAIT needs ("the writes of the current connection"), on every go-redis
+// client type: a pipeline on a single client or a Sentinel failover client
+// uses one connection to the primary; on a ClusterClient the pipeline runs on
+// the primary that owns the key's slot (a keyless WAIT sent through the
+// cluster client could go to another node).
+package redisutil
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Pipeliner is what Do needs: a client that makes pipelines.
+type Pipeliner interface {
+	Pipeline() redis.Pipeliner
+}
+
+// Do queues the write with queue, then WAIT replicas timeout, and executes
+// both in one pipeline on key's primary. It returns the write's error (the
+// first failing command queued by queue), else the number of replicas that
+// confirmed. A NOSCRIPT error is returned as is; the caller retries with EVAL.
+func Do(ctx context.Context, client redis.UniversalClient, key string, replicas int, timeout time.Duration,
+	queue func(redis.Pipeliner)) (int, error) {
+	var target Pipeliner = client
+	if cc, ok := client.(*redis.ClusterClient); ok {
+		node, err := cc.MasterForKey(ctx, key)
+		if err != nil {
+			return 0, err
+		}
+		target = node
+	}
+	pipe := target.Pipeline()
+	queue(pipe)
+	wait := pipe.Do(ctx, "WAIT", replicas, timeout.Milliseconds())
+	cmds, err := pipe.Exec(ctx)
+	for _, c := range cmds[:len(cmds)-1] {
+		if cerr := c.Err(); cerr != nil && !errors.Is(cerr, redis.Nil) {
+			return 0, cerr
+		}
+	}
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return 0, err
+	}
+	n, err := wait.Int()
+	if err != nil {
+		return 0, fmt.Errorf("WAIT: %w", err)
+	}
+	return n, nil
+}
