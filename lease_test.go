@@ -191,7 +191,7 @@ func TestFencing(t *testing.T) {
 	}
 	inFlight := map[string]error{
 		"set_fields":   a.setFields(ctx, tokenA, storage.Session{APIID: storage.Some[int64](999), AuthKey: make(storage.AuthKey, 256)}, storage.AllFields),
-		"update_peers": a.updatePeers(ctx, tokenA, 1, []storage.Peer{{ID: 2, AccessHash: storage.Some[int64](999), Type: storage.PeerUser, Usernames: []string{"from_a"}}}),
+		"update_peers": a.updatePeers(ctx, tokenA, []storage.Peer{{ID: 2, AccessHash: storage.Some[int64](999), Type: storage.PeerUser, Usernames: []string{"from_a"}, LastUpdateOn: 1}}),
 		"delete":       a.deletePeers(ctx, tokenA),
 		"import": func() error {
 			_, err := storage.ImportSessionString(ctx, a, "AQAAMDkAAAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0-P0BBQkNERUZHSElKS0xNTk9QUVJTVFVWV1hZWltcXV5fYGFiY2RlZmdoaWprbG1ub3BxcnN0dXZ3eHl6e3x9fn-AgYKDhIWGh4iJiouMjY6PkJGSk5SVlpeYmZqbnJ2en6ChoqOkpaanqKmqq6ytrq-wsbKztLW2t7i5uru8vb6_wMHCw8TFxsfIycrLzM3Oz9DR0tPU1dbX2Nna29zd3t_g4eLj5OXm5-jp6uvs7e7v8PHy8_T19vf4-fr7_P3-_wAAAAAuUBS7AA")
@@ -402,7 +402,8 @@ func TestLeaseTorture(t *testing.T) {
 						if viaAPI {
 							err = s.UpdatePeers(ctx, p)
 						} else {
-							err = s.updatePeers(ctx, tok, time.Now().Unix(), p)
+							p[0].LastUpdateOn = time.Now().Unix()
+							err = s.updatePeers(ctx, tok, p)
 						}
 						if err == nil {
 							accept(sess, tok, seq)

@@ -488,28 +488,57 @@ func (s *Store) UpdatePeers(ctx context.Context, peers []storage.Peer) error {
 	if now < 0 {
 		return s.fail("update peers", fmt.Errorf("%w: clock reads %d, before 1970", storage.ErrInvalid, now))
 	}
+	for i := range norm {
+		norm[i].LastUpdateOn = now
+	}
 	token, err := s.token("update peers")
 	if err != nil {
 		return err
 	}
-	return s.updatePeers(ctx, token, now, norm)
+	return s.updatePeers(ctx, token, norm)
 }
 
-func (s *Store) updatePeers(ctx context.Context, token string, now int64, norm []storage.Peer) error {
+// ImportPeers writes peers like UpdatePeers but keeps each peer's
+// LastUpdateOn (for copying a session between stores); a username held by
+// several peers goes to the one with the latest LastUpdateOn.
+func (s *Store) ImportPeers(ctx context.Context, peers []storage.Peer) error {
+	if err := s.checkOpen("import peers"); err != nil {
+		return err
+	}
+	if len(peers) == 0 {
+		return nil
+	}
+	norm, err := storage.NormalizePeers(peers)
+	if err != nil {
+		return s.fail("import peers", err)
+	}
+	for _, p := range norm {
+		if p.LastUpdateOn < 0 {
+			return s.fail("import peers", fmt.Errorf("%w: peer %d: last_update_on %d is before 1970", storage.ErrInvalid, p.ID, p.LastUpdateOn))
+		}
+	}
+	token, err := s.token("import peers")
+	if err != nil {
+		return err
+	}
+	return s.updatePeers(ctx, token, norm)
+}
+
+func (s *Store) updatePeers(ctx context.Context, token string, norm []storage.Peer) error {
 	k := []string{s.keys.session, s.keys.ids, s.keys.usernames, s.keys.phones, s.keys.lease}
 	for len(norm) > 0 {
 		chunk := norm[:min(s.batch, len(norm))]
 		norm = norm[len(chunk):]
-		if err := scriptUpdatePeers.Run(ctx, s.rdb, k, peerArgs(now, token, chunk)...).Err(); err != nil {
+		if err := scriptUpdatePeers.Run(ctx, s.rdb, k, peerArgs(token, chunk)...).Err(); err != nil {
 			return s.fail("update peers", err)
 		}
 	}
 	return nil
 }
 
-func peerArgs(now int64, token string, peers []storage.Peer) []any {
-	args := make([]any, 0, 3+6*len(peers))
-	args = append(args, strconv.Itoa(LayoutVersion), strconv.FormatInt(now, 10), token)
+func peerArgs(token string, peers []storage.Peer) []any {
+	args := make([]any, 0, 2+7*len(peers))
+	args = append(args, strconv.Itoa(LayoutVersion), token)
 	for _, p := range peers {
 		hash, minFlag := "", "0"
 		if p.AccessHash.Valid {
@@ -519,7 +548,7 @@ func peerArgs(now int64, token string, peers []storage.Peer) []any {
 			minFlag = "1"
 		}
 		args = append(args, strconv.FormatInt(p.ID, 10), string(p.Type), hash,
-			strings.Join(p.Usernames, " "), p.PhoneNumber, minFlag)
+			strings.Join(p.Usernames, " "), p.PhoneNumber, minFlag, strconv.FormatInt(p.LastUpdateOn, 10))
 	}
 	return args
 }

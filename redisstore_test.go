@@ -312,8 +312,8 @@ func TestUpdatePeersScriptErrorMidBatch(t *testing.T) {
 
 			// The same through a raw script call whose fourth group is malformed
 			// (bypassing Go's validation): BADARG, nothing written.
-			args := peerArgs(1795631487, "", batch[:2])
-			args = append(args, "15", "user", "", "x", "", "0", "16", "user", "", "Bad Name", "", "0")
+			args := peerArgs("", batch[:2])
+			args = append(args, "15", "user", "", "x", "", "0", "1", "16", "user", "", "Bad Name", "", "0", "1")
 			err = scriptUpdatePeers.Run(ctx, c, []string{s.keys.session, s.keys.ids, s.keys.usernames, s.keys.phones, s.keys.lease}, args...).Err()
 			if !redis.HasErrorPrefix(err, "BADARG") {
 				t.Fatalf("raw script with a bad group = %v; want BADARG", err)
@@ -337,8 +337,8 @@ func mapsEqual(a, b map[string]string) bool {
 	return true
 }
 
-// checkIndexIntegrity asserts that every index entry points at a peer that
-// holds that name, and every name a peer holds is indexed to it.
+// checkIndexIntegrity asserts that every index entry points at a peer whose
+// row holds that name, and that no other holder of the name was written later.
 func checkIndexIntegrity(t *testing.T, c redis.UniversalClient, s *Store) {
 	t.Helper()
 	ctx := context.Background()
@@ -346,41 +346,31 @@ func checkIndexIntegrity(t *testing.T, c redis.UniversalClient, s *Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	users, _ := c.HGetAll(ctx, s.keys.usernames).Result()
-	phones, _ := c.HGetAll(ctx, s.keys.phones).Result()
-	held := map[string]string{}
-	heldPhone := map[string]string{}
+	rows := map[string]map[string]string{}
 	for _, id := range ids {
 		row, err := c.HGetAll(ctx, s.keys.base+"p:"+id).Result()
 		if err != nil || len(row) == 0 {
 			t.Fatalf("peer %s is in the id set but has no row (%v)", id, err)
 		}
-		for _, u := range strings.Fields(row["usernames"]) {
-			if prev, dup := held[u]; dup {
-				t.Errorf("username %q held by both %s and %s", u, prev, id)
+		rows[id] = row
+	}
+	check := func(index string, field string, split func(string) []string) {
+		entries, _ := c.HGetAll(ctx, index).Result()
+		for name, id := range entries {
+			row, ok := rows[id]
+			if !ok || !slices.Contains(split(row[field]), name) {
+				t.Errorf("stale index entry %q -> %s (row: %q)", name, id, row[field])
+				continue
 			}
-			held[u] = id
-			if users[u] != id {
-				t.Errorf("peer %s holds %q but the index points at %q", id, u, users[u])
-			}
-		}
-		if ph := row["phone_number"]; ph != "" {
-			heldPhone[ph] = id
-			if phones[ph] != id {
-				t.Errorf("peer %s holds phone %q but the index points at %q", id, ph, phones[ph])
+			for other, orow := range rows {
+				if other != id && slices.Contains(split(orow[field]), name) && orow["last_update_on"] > row["last_update_on"] {
+					t.Errorf("%q -> %s, but %s holds it and was written later", name, id, other)
+				}
 			}
 		}
 	}
-	for u, id := range users {
-		if held[u] != id {
-			t.Errorf("stale index entry %q -> %s (holder: %q)", u, id, held[u])
-		}
-	}
-	for ph, id := range phones {
-		if heldPhone[ph] != id {
-			t.Errorf("stale phone index entry %q -> %s (holder: %q)", ph, id, heldPhone[ph])
-		}
-	}
+	check(s.keys.usernames, "usernames", strings.Fields)
+	check(s.keys.phones, "phone_number", func(v string) []string { return []string{v} })
 }
 
 // TestRenameIndexIntegrity renames usernames and phones back and forth

@@ -8,19 +8,25 @@
 -- Peer hashes P:{E}:p:<id> are derived from KEYS[1] (same hash tag, same slot).
 --
 -- ARGV[1]  layout version the caller understands
--- ARGV[2]  now: last_update_on for every peer (unix seconds, decimal)
--- ARGV[3]  lease token, or "" without a lease (see guard.lua)
--- ARGV[4..] groups of 6 per peer:
+-- ARGV[2]  lease token, or "" without a lease (see guard.lua)
+-- ARGV[3..] groups of 7 per peer:
 --          id          decimal Bot-API id (kept a string: Lua numbers are doubles)
 --          type        user | bot | group | channel | supergroup
 --          access_hash decimal, or "" for NULL
 --          usernames   lower-case [a-z0-9_] names separated by one space, or ""
 --          phone       digits, or ""
 --          min         "1" for a min peer, else "0"
+--          updated     last_update_on, unix seconds (decimal; the caller's clock,
+--                      or the original time when peers are copied)
 --          The caller validates ranges and removes duplicate ids (last wins).
 --
 -- Peer hash fields: type, access_hash, usernames, phone_number, min, last_update_on
 -- (absent = NULL / none).
+--
+-- Like Hydrogram, a username (or phone) may be listed by several peers; the
+-- index points at the holder written most recently (greatest last_update_on,
+-- ties to the later write), which is the one lookups return. A peer that
+-- drops a name removes the index entry only if the entry points at it.
 --
 -- The script runs in three phases so that a failure can never leave a partial
 -- write (Redis does not roll back a script that fails halfway):
@@ -34,19 +40,16 @@
 -- Runs after the guard.lua prelude.
 -- Returns: the number of peers written.
 -- Errors (nothing written): BADARG, LEASELOST, LEASEHELD, NOSESSION, LAYOUT, WRONGTYPE (from phase 2).
-local G = 6
+local G = 7
 local base = string.sub(KEYS[1], 1, -2)
 
 -- Phase 1: validate.
 local types = {user = true, bot = true, group = true, channel = true, supergroup = true}
-if (#ARGV - 3) % G ~= 0 then
-  return redis.error_reply('BADARG argument count is not 3 + 6n')
+if (#ARGV - 2) % G ~= 0 then
+  return redis.error_reply('BADARG argument count is not 2 + 7n')
 end
-if not string.match(ARGV[2], '^%d+$') then
-  return redis.error_reply('BADARG now is not an integer')
-end
-for i = 4, #ARGV, G do
-  local id, typ, ah, names, phone, min = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5]
+for i = 3, #ARGV, G do
+  local id, typ, ah, names, phone, min, ts = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5], ARGV[i+6]
   if not string.match(id, '^%-?%d+$') or #id > 20 then
     return redis.error_reply('BADARG peer id is not an integer')
   end
@@ -67,21 +70,24 @@ for i = 4, #ARGV, G do
   if min ~= '0' and min ~= '1' then
     return redis.error_reply('BADARG min is not 0 or 1')
   end
+  if not string.match(ts, '^%d+$') or #ts > 15 then
+    return redis.error_reply('BADARG last_update_on is not a unix time')
+  end
 end
 
-local refused = check_lease(KEYS[5], ARGV[3]) or check_session(KEYS[1], ARGV[1]) -- guard.lua
+local refused = check_lease(KEYS[5], ARGV[2]) or check_session(KEYS[1], ARGV[1]) -- guard.lua
 if refused then
   return refused
 end
 
--- Phase 2: read. rows[id] = {type, usernames, phone_number, access_hash, min}
--- (false for absent fields); uidx and pidx mirror the index hashes.
+-- Phase 2: read. rows[id] = {type, usernames, phone_number, access_hash, min,
+-- last_update_on} (false for absent fields); uidx and pidx mirror the indexes.
 local SLICE = 4000
 local rows, uidx, pidx = {}, {}, {}
 local function row(id)
   local r = rows[id]
   if not r then
-    r = redis.call('HMGET', base .. 'p:' .. id, 'type', 'usernames', 'phone_number', 'access_hash', 'min')
+    r = redis.call('HMGET', base .. 'p:' .. id, 'type', 'usernames', 'phone_number', 'access_hash', 'min', 'last_update_on')
     rows[id] = r
   end
   return r
@@ -110,7 +116,7 @@ redis.call('SISMEMBER', KEYS[2], '0')
 redis.call('HGET', KEYS[3], '')
 redis.call('HGET', KEYS[4], '')
 local names, phones = {}, {}
-for i = 4, #ARGV, G do
+for i = 3, #ARGV, G do
   local cur = row(ARGV[i])
   for n in string.gmatch(ARGV[i+3], '[^ ]+') do names[#names + 1] = n end
   if cur[2] then
@@ -121,8 +127,8 @@ for i = 4, #ARGV, G do
 end
 load(uidx, KEYS[3], names)
 load(pidx, KEYS[4], phones)
--- The previous holders of names and phones this batch takes.
-for i = 4, #ARGV, G do
+-- The current holders of names and phones this batch claims (their times decide).
+for i = 3, #ARGV, G do
   local id = ARGV[i]
   for n in string.gmatch(ARGV[i+3], '[^ ]+') do
     local h = uidx[n]
@@ -140,21 +146,20 @@ local function setindex(cache, dirty, name, v)
     dirty[#dirty + 1] = name
   end
 end
-local function setfield(id, r, slot, field, v)
-  if r[slot] ~= v then
-    if v then
-      redis.call('HSET', base .. 'p:' .. id, field, v)
-    else
-      redis.call('HDEL', base .. 'p:' .. id, field)
-    end
-    r[slot] = v
+-- claim points name at id unless its holder was written later than ts.
+local function claim(cache, key, dirty, name, id, ts)
+  local h = index(cache, key, name)
+  if h == id then return end
+  if h then
+    local hts = tonumber(row(h)[6] or '0')
+    if hts and hts > tonumber(ts) then return end
   end
+  setindex(cache, dirty, name, id)
 end
-local FIELDS = {'type', 'usernames', 'phone_number', 'access_hash', 'min'}
+local FIELDS = {'type', 'usernames', 'phone_number', 'access_hash', 'min', 'last_update_on'}
 local added = {}
-local now = ARGV[2]
-for i = 4, #ARGV, G do
-  local id, typ, ah, unames, phone, min = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5]
+for i = 3, #ARGV, G do
+  local id, typ, ah, unames, phone, min, ts = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4], ARGV[i+5], ARGV[i+6]
   local cur = row(id)
   local existed = cur[1]
 
@@ -163,7 +168,7 @@ for i = 4, #ARGV, G do
     ah, min = cur[4], '0'
   end
 
-  -- Drop index entries this peer no longer holds.
+  -- Drop index entries that point here for names this peer no longer holds.
   local keep = {}
   for n in string.gmatch(unames, '[^ ]+') do keep[n] = true end
   if cur[2] then
@@ -178,33 +183,12 @@ for i = 4, #ARGV, G do
     setindex(pidx, dirtyP, cur[3], false)
   end
 
-  -- Take each username from its previous holder.
+  -- Claim the names and the phone.
   for n in string.gmatch(unames, '[^ ]+') do
-    local h = index(uidx, KEYS[3], n)
-    if h ~= id then
-      if h then
-        local hr = row(h)
-        if hr[2] then
-          local rest = {}
-          for x in string.gmatch(hr[2], '[^ ]+') do
-            if x ~= n then rest[#rest + 1] = x end
-          end
-          setfield(h, hr, 2, 'usernames', #rest > 0 and table.concat(rest, ' ') or false)
-        end
-      end
-      setindex(uidx, dirtyU, n, id)
-    end
+    claim(uidx, KEYS[3], dirtyU, n, id, ts)
   end
-
-  -- Take the phone number from its previous holder.
   if phone then
-    local h = index(pidx, KEYS[4], phone)
-    if h ~= id then
-      if h and row(h)[3] == phone then
-        setfield(h, row(h), 3, 'phone_number', false)
-      end
-      setindex(pidx, dirtyP, phone, id)
-    end
+    claim(pidx, KEYS[4], dirtyP, phone, id, ts)
   end
 
   -- Replace the row: one HSET for what is present, one HDEL for what was
@@ -212,10 +196,9 @@ for i = 4, #ARGV, G do
   if ah == '' then ah = false end
   if unames == '' then unames = false end
   if min ~= '1' then min = false end
-  local want = {typ, unames, phone, ah, min}
-  local set = {'last_update_on', now}
-  local del = {}
-  for k = 1, 5 do
+  local want = {typ, unames, phone, ah, min, ts}
+  local set, del = {}, {}
+  for k = 1, 6 do
     if want[k] then
       set[#set + 1] = FIELDS[k]
       set[#set + 1] = want[k]
@@ -257,4 +240,4 @@ flush(KEYS[4], pidx, dirtyP)
 for s = 1, #added, SLICE do
   redis.call('SADD', KEYS[2], unpack(added, s, math.min(s + SLICE - 1, #added)))
 end
-return (#ARGV - 3) / G
+return (#ARGV - 2) / G

@@ -30,8 +30,12 @@
 //     its cached username), stamps LastUpdateOn with the engine's clock, lets
 //     the last occurrence of a duplicated id win, and is a no-op for an empty
 //     batch. A batch with any invalid peer writes nothing.
-//   - A username or phone number belongs to the most recently written peer that
-//     holds it; the previous holder loses it.
+//   - Like Hydrogram, several cached peers may list the same username or phone
+//     number; lookups return the holder written most recently (greatest
+//     LastUpdateOn, ties to the later write). Older holders keep their rows
+//     as written. When that latest holder drops the name, the name stops
+//     resolving until a peer is cached with it again (Hydrogram would fall back
+//     to an older, likely expired, row).
 //   - A "min" peer (Peer.Min) never replaces a known full access hash.
 //   - PeerByUsername ignores case and a leading '@'; PeerByPhoneNumber ignores
 //     '+', spaces, dashes and parentheses. A username whose holder was written

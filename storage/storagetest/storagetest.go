@@ -803,11 +803,20 @@ func (s suite) testUsernameMoves(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(got.Usernames, " ") != "keep_a" {
-		t.Errorf("old holder's usernames = %q; want only keep_a", got.Usernames)
+	// Like Hydrogram, the old holder's row is left as it was written.
+	if strings.Join(got.Usernames, " ") != "moving keep_a" {
+		t.Errorf("old holder's usernames = %q; want its row unchanged", got.Usernames)
 	}
 	if got, err := st.PeerByUsername(ctx, "keep_a"); err != nil || got.ID != a.ID {
 		t.Errorf("PeerByUsername(keep_a) = %d, %v; want %d", got.ID, err, a.ID)
+	}
+	// The old holder written again (now the latest) takes the name back.
+	clock.Add(time.Second)
+	if err := st.UpdatePeers(ctx, []storage.Peer{a}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.PeerByUsername(ctx, "moving"); err != nil || got.ID != a.ID {
+		t.Errorf("PeerByUsername(moving) after the old holder's rewrite = %d, %v; want %d", got.ID, err, a.ID)
 	}
 }
 
@@ -823,8 +832,8 @@ func (s suite) testPhoneNumberMoves(t *testing.T) {
 	if got, err := st.PeerByPhoneNumber(ctx, "15550001"); err != nil || got.ID != 501 {
 		t.Errorf("PeerByPhoneNumber = %d, %v; want the new holder 501", got.ID, err)
 	}
-	if got, err := st.PeerByID(ctx, 500); err != nil || got.PhoneNumber != "" {
-		t.Errorf("old holder = %+v, %v; want no phone number", got, err)
+	if got, err := st.PeerByID(ctx, 500); err != nil || got.PhoneNumber != "15550001" {
+		t.Errorf("old holder = %+v, %v; want its row unchanged", got, err)
 	}
 }
 
@@ -861,24 +870,18 @@ func (s suite) testRenameBackAndForth(t *testing.T) {
 				}
 			}
 		}
-		// The model: a name belongs to the last peer written with it.
+		// The model: lookups return the peer written last with the name
+		// (every peer is rewritten each round, so older claims are gone);
+		// each row keeps exactly what was written for it.
 		for k := range holder {
 			delete(holder, k)
 		}
-		// Recompute from scratch: later peers in write order win.
+		held := map[int64][]string{}
 		for _, p := range batch {
 			for _, u := range norm(t, p).Usernames {
 				holder[u] = p.ID
 			}
-		}
-		held := map[int64][]string{}
-		for _, p := range batch {
-			n := norm(t, p)
-			for _, u := range n.Usernames {
-				if holder[u] == p.ID {
-					held[p.ID] = append(held[p.ID], u)
-				}
-			}
+			held[p.ID] = norm(t, p).Usernames
 		}
 		for _, u := range names {
 			got, err := st.PeerByUsername(ctx, u)
