@@ -74,7 +74,11 @@ type Store struct {
 	lease     atomic.Pointer[lock.Lease]
 }
 
-var _ storage.Storage = (*Store)(nil)
+var (
+	_ storage.Storage      = (*Store)(nil)
+	_ storage.PeerScanner  = (*Store)(nil)
+	_ storage.PeerImporter = (*Store)(nil)
+)
 
 // Option configures a Store.
 type Option func(*Store) error
@@ -636,6 +640,55 @@ func (s *Store) peerByIndex(ctx context.Context, index, key string) (storage.Pee
 	}
 	p, err := decodePeer(id, m)
 	return p, err == nil, err
+}
+
+// ScanPeers returns about count cached peers (SSCAN of the id set, then one
+// pipelined HGETALL per peer on the session's node) and the next cursor.
+func (s *Store) ScanPeers(ctx context.Context, cursor string, count int) ([]storage.Peer, string, error) {
+	if err := s.checkOpen("scan peers"); err != nil {
+		return nil, "", err
+	}
+	var cur uint64
+	if cursor != "" {
+		var err error
+		if cur, err = strconv.ParseUint(cursor, 10, 64); err != nil {
+			return nil, "", s.fail("scan peers", fmt.Errorf("%w: bad cursor %q", storage.ErrInvalid, cursor))
+		}
+	}
+	ids, next, err := s.rdb.SScan(ctx, s.keys.ids, cur, "", int64(max(count, 1))).Result()
+	if err != nil {
+		return nil, "", s.fail("scan peers", err)
+	}
+	pipe := s.rdb.Pipeline()
+	rows := make([]*redis.MapStringStringCmd, len(ids))
+	for i, id := range ids {
+		rows[i] = pipe.HGetAll(ctx, s.keys.base+"p:"+id)
+	}
+	if len(ids) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, "", s.fail("scan peers", err)
+		}
+	}
+	peers := make([]storage.Peer, 0, len(ids))
+	for i, id := range ids {
+		n, err := strconv.ParseInt(id, 10, 64)
+		if err != nil {
+			return nil, "", s.fail("scan peers", fmt.Errorf("corrupt peer id %q", id))
+		}
+		if len(rows[i].Val()) == 0 {
+			continue // deleted meanwhile
+		}
+		p, err := decodePeer(n, rows[i].Val())
+		if err != nil {
+			return nil, "", s.fail("scan peers", err)
+		}
+		peers = append(peers, p)
+	}
+	nextCursor := ""
+	if next != 0 {
+		nextCursor = strconv.FormatUint(next, 10)
+	}
+	return peers, nextCursor, nil
 }
 
 // ListSessions returns the names registered under a prefix (default

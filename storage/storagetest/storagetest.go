@@ -104,6 +104,9 @@ func Run(t *testing.T, newStore Factory) {
 		{"Concurrent", s.testConcurrent},
 		{"Delete", s.testDelete},
 		{"HydrogramFixture", s.testHydrogramFixture},
+		{"ImportPeers", s.testImportPeers},
+		{"ScanPeers", s.testScanPeers},
+		{"Copy", s.testCopy},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1245,5 +1248,145 @@ func (s suite) testDelete(t *testing.T) {
 	}
 	if got := mustSession(t, st); !sessionsEqual(got, storage.NewSession()) {
 		t.Errorf("session after Delete-after-Close = %v; want a fresh one", got)
+	}
+}
+
+func (s suite) testImportPeers(t *testing.T) {
+	ctx := context.Background()
+	st := s.open(t, NewClock(startTime))
+	imp, ok := st.(storage.PeerImporter)
+	if !ok {
+		t.Skip("the engine does not implement storage.PeerImporter")
+	}
+	// Three holders of one name, imported out of time order: the latest wins.
+	peers := []storage.Peer{
+		{ID: 1100, AccessHash: hash(1), Type: storage.PeerUser, Usernames: []string{"shared"}, PhoneNumber: "1100", LastUpdateOn: startTime - 300},
+		{ID: 1101, AccessHash: hash(2), Type: storage.PeerUser, Usernames: []string{"shared"}, PhoneNumber: "1100", LastUpdateOn: startTime - 100},
+		{ID: 1102, AccessHash: hash(3), Type: storage.PeerUser, Usernames: []string{"shared"}, PhoneNumber: "1100", LastUpdateOn: startTime - 200},
+	}
+	if err := imp.ImportPeers(ctx, peers[:2]); err != nil {
+		t.Fatal(err)
+	}
+	if err := imp.ImportPeers(ctx, peers[2:]); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range peers {
+		got, err := st.PeerByID(ctx, p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkPeer(t, fmt.Sprintf("imported peer %d", p.ID), got, norm(t, p))
+	}
+	if got, err := st.PeerByUsername(ctx, "shared"); err != nil || got.ID != 1101 {
+		t.Errorf("PeerByUsername(shared) = %d, %v; want 1101, the latest holder", got.ID, err)
+	}
+	if got, err := st.PeerByPhoneNumber(ctx, "1100"); err != nil || got.ID != 1101 {
+		t.Errorf("PeerByPhoneNumber = %d, %v; want 1101", got.ID, err)
+	}
+	if err := imp.ImportPeers(ctx, []storage.Peer{{ID: 1103, Type: storage.PeerUser, LastUpdateOn: -1}}); !errors.Is(err, storage.ErrInvalid) {
+		t.Errorf("import with a negative time: %v; want ErrInvalid", err)
+	}
+}
+
+// scanAll reads every peer through ScanPeers in batches of count.
+func scanAll(t *testing.T, sc storage.PeerScanner, count int) map[int64]storage.Peer {
+	t.Helper()
+	got := map[int64]storage.Peer{}
+	cursor := ""
+	for i := 0; ; i++ {
+		batch, next, err := sc.ScanPeers(context.Background(), cursor, count)
+		if err != nil {
+			t.Fatalf("ScanPeers: %v", err)
+		}
+		for _, p := range batch {
+			got[p.ID] = p
+		}
+		if next == "" {
+			return got
+		}
+		if i > 100000 {
+			t.Fatal("ScanPeers does not end")
+		}
+		cursor = next
+	}
+}
+
+func (s suite) testScanPeers(t *testing.T) {
+	ctx := context.Background()
+	st := s.open(t, NewClock(startTime))
+	sc, ok := st.(storage.PeerScanner)
+	if !ok {
+		t.Skip("the engine does not implement storage.PeerScanner")
+	}
+	if got := scanAll(t, sc, 10); len(got) != 0 {
+		t.Errorf("scan of an empty cache: %d peers", len(got))
+	}
+	peers := genPeers(1500, 400000)
+	if err := st.UpdatePeers(ctx, peers); err != nil {
+		t.Fatal(err)
+	}
+	got := scanAll(t, sc, 100)
+	if len(got) != len(peers) {
+		t.Errorf("scan found %d peers; want %d", len(got), len(peers))
+	}
+	for _, p := range peers {
+		want, err := st.PeerByID(ctx, p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkPeer(t, fmt.Sprintf("scanned peer %d", p.ID), got[p.ID], want)
+	}
+}
+
+func (s suite) testCopy(t *testing.T) {
+	ctx := context.Background()
+	clock := NewClock(startTime)
+	src := s.open(t, clock)
+	if _, ok := src.(storage.PeerScanner); !ok {
+		t.Skip("the engine does not implement storage.PeerScanner")
+	}
+	dst := s.open(t, NewClock(startTime+5000))
+	if err := src.SetSession(ctx, fullSession()); err != nil {
+		t.Fatal(err)
+	}
+	peers := genPeers(2100, 500000)
+	for i := 0; i < len(peers); i += 700 {
+		clock.Add(time.Minute) // several distinct timestamps
+		if err := src.UpdatePeers(ctx, peers[i:min(i+700, len(peers))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var calls []int64
+	n, err := storage.Copy(ctx, dst, src, storage.CopyOptions{BatchSize: 250, Progress: func(done int64) { calls = append(calls, done) }})
+	if err != nil {
+		t.Fatalf("Copy: %v", err)
+	}
+	if n < int64(len(peers)) || len(calls) < len(peers)/250 || calls[len(calls)-1] != n {
+		t.Errorf("Copy = %d peers, progress %v", n, calls)
+	}
+	if got := mustSession(t, dst); !sessionsEqual(got, fullSession()) {
+		t.Errorf("copied session = %v", got)
+	}
+	_, keepsTime := dst.(storage.PeerImporter)
+	for _, p := range peers {
+		want, err := src.PeerByID(ctx, p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := dst.PeerByID(ctx, p.ID)
+		if err != nil {
+			t.Fatalf("copied peer %d: %v", p.ID, err)
+		}
+		if !keepsTime {
+			got.LastUpdateOn = want.LastUpdateOn
+		}
+		checkPeer(t, fmt.Sprintf("copied peer %d", p.ID), got, want)
+		for _, u := range want.Usernames {
+			a, errA := src.PeerByUsername(ctx, u)
+			b, errB := dst.PeerByUsername(ctx, u)
+			if a.ID != b.ID || (errA == nil) != (errB == nil) {
+				t.Errorf("PeerByUsername(%s): source %d/%v, copy %d/%v", u, a.ID, errA, b.ID, errB)
+			}
+		}
 	}
 }

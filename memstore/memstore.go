@@ -1,0 +1,319 @@
+// Package memstore is an in-memory storage.Storage: pure Go, safe for
+// concurrent use, with the same semantics as the Redis store (NULL fields,
+// several usernames per peer, min peers, the 8 h username TTL on an
+// injectable clock) and held to the same conformance suite. It is the store
+// for tests and single-process tools; nothing survives the process.
+package memstore
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/tgsession/redisstore/storage"
+)
+
+// Store is one session in memory.
+type Store struct {
+	storage.Accessors
+
+	name  string
+	clock storage.Clock
+
+	mu      sync.RWMutex
+	open    bool
+	exists  bool
+	session storage.Session
+	peers   map[int64]storage.Peer
+	users   map[string]int64 // username -> the latest holder
+	phones  map[string]int64 // phone -> the latest holder
+	order   []int64          // sorted ids for ScanPeers; nil when stale
+}
+
+var (
+	_ storage.Storage      = (*Store)(nil)
+	_ storage.PeerScanner  = (*Store)(nil)
+	_ storage.PeerImporter = (*Store)(nil)
+)
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithClock sets the clock for last_update_on, username expiry and Save.
+func WithClock(now func() time.Time) Option { return func(s *Store) { s.clock = now } }
+
+// New returns an empty, unopened store for the session called name.
+func New(name string, opts ...Option) *Store {
+	s := &Store{name: name}
+	for _, o := range opts {
+		o(s)
+	}
+	s.Accessors = storage.Accessors{IO: s}
+	return s
+}
+
+// String names the store.
+func (s *Store) String() string { return fmt.Sprintf("memstore(%q)", s.name) }
+
+func (s *Store) fail(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("memstore: %s %q: %w", op, s.name, err)
+}
+
+// Open creates the session if it does not exist (dc_id 2, date 0).
+func (s *Store) Open(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.exists {
+		s.exists = true
+		s.session = storage.NewSession()
+		s.reset()
+	}
+	s.open = true
+	return nil
+}
+
+func (s *Store) reset() {
+	s.peers = map[int64]storage.Peer{}
+	s.users = map[string]int64{}
+	s.phones = map[string]int64{}
+	s.order = nil
+}
+
+// Close marks the store closed; the data stays for the next Open.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	s.open = false
+	s.mu.Unlock()
+	return nil
+}
+
+// Delete removes the session and its peers (also on a closed store).
+func (s *Store) Delete(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.exists = false
+	s.session = storage.Session{}
+	s.reset()
+	return nil
+}
+
+// Save stamps date with the clock.
+func (s *Store) Save(ctx context.Context) error {
+	return s.SetDate(ctx, s.clock.Now().Unix())
+}
+
+// ready checks open and existing; the caller holds mu.
+func (s *Store) ready(op string) error {
+	switch {
+	case !s.open:
+		return s.fail(op, storage.ErrClosed)
+	case !s.exists:
+		return s.fail(op, storage.ErrSessionNotFound)
+	}
+	return nil
+}
+
+// Session returns every field.
+func (s *Store) Session(context.Context) (storage.Session, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.ready("read session"); err != nil {
+		return storage.Session{}, err
+	}
+	out := s.session
+	out.AuthKey = slices.Clone(out.AuthKey)
+	return out, nil
+}
+
+// SetFields validates and writes the fields named by which.
+func (s *Store) SetFields(_ context.Context, v storage.Session, which storage.Field) error {
+	if err := v.Validate(which); err != nil {
+		return s.fail("write session", err)
+	}
+	v.AuthKey = slices.Clone(v.AuthKey)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.ready("write session"); err != nil {
+		return err
+	}
+	s.session = s.session.Merge(v, which)
+	return nil
+}
+
+// UpdatePeers caches a batch, stamping it with the clock.
+func (s *Store) UpdatePeers(_ context.Context, peers []storage.Peer) error {
+	return s.write("update peers", peers, true)
+}
+
+// ImportPeers caches a batch keeping each peer's LastUpdateOn.
+func (s *Store) ImportPeers(_ context.Context, peers []storage.Peer) error {
+	return s.write("import peers", peers, false)
+}
+
+func (s *Store) write(op string, peers []storage.Peer, stamp bool) error {
+	s.mu.RLock()
+	err := s.ready(op)
+	s.mu.RUnlock()
+	if err != nil || len(peers) == 0 {
+		return err
+	}
+	norm, err := storage.NormalizePeers(peers)
+	if err != nil {
+		return s.fail(op, err)
+	}
+	now := s.clock.Now().Unix()
+	for i := range norm {
+		if stamp {
+			norm[i].LastUpdateOn = now
+		}
+		if norm[i].LastUpdateOn < 0 {
+			return s.fail(op, fmt.Errorf("%w: peer %d: last_update_on before 1970", storage.ErrInvalid, norm[i].ID))
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.ready(op); err != nil {
+		return err
+	}
+	for _, p := range norm {
+		s.put(p)
+	}
+	return nil
+}
+
+// put applies one normalized peer exactly as update_peers.lua does.
+func (s *Store) put(p storage.Peer) {
+	cur, existed := s.peers[p.ID]
+	if p.Min && existed && !cur.Min && cur.AccessHash.Valid {
+		p.AccessHash, p.Min = cur.AccessHash, false
+	}
+	for _, u := range cur.Usernames {
+		if !slices.Contains(p.Usernames, u) && s.users[u] == p.ID {
+			delete(s.users, u)
+		}
+	}
+	if cur.PhoneNumber != "" && cur.PhoneNumber != p.PhoneNumber && s.phones[cur.PhoneNumber] == p.ID {
+		delete(s.phones, cur.PhoneNumber)
+	}
+	for _, u := range p.Usernames {
+		s.claim(s.users, u, p)
+	}
+	if p.PhoneNumber != "" {
+		s.claim(s.phones, p.PhoneNumber, p)
+	}
+	p.Usernames = slices.Clone(p.Usernames)
+	s.peers[p.ID] = p
+	if !existed {
+		s.order = nil
+	}
+}
+
+// claim points name at p unless its holder was written later.
+func (s *Store) claim(index map[string]int64, name string, p storage.Peer) {
+	if h, ok := index[name]; ok && h != p.ID {
+		if holder, ok := s.peers[h]; ok && holder.LastUpdateOn > p.LastUpdateOn {
+			return
+		}
+	}
+	index[name] = p.ID
+}
+
+// peer looks a peer up. Like the Redis store, lookups in a deleted session
+// are misses, not ErrSessionNotFound.
+func (s *Store) peer(op string, id int64) (storage.Peer, bool, error) {
+	if !s.open {
+		return storage.Peer{}, false, s.fail(op, storage.ErrClosed)
+	}
+	p, ok := s.peers[id]
+	p.Usernames = slices.Clone(p.Usernames)
+	return p, ok, nil
+}
+
+// PeerByID returns the cached peer with that id.
+func (s *Store) PeerByID(_ context.Context, id int64) (storage.Peer, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	p, ok, err := s.peer("peer by id", id)
+	if err == nil && !ok {
+		err = storage.NotFoundByID(id)
+	}
+	return p, err
+}
+
+// PeerByUsername returns the latest holder of a username (case and a leading
+// '@' ignored); one written more than storage.UsernameTTL ago is expired.
+func (s *Store) PeerByUsername(_ context.Context, username string) (storage.Peer, error) {
+	n := storage.NormalizeUsername(username)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	id, found := s.users[n]
+	p, ok, err := s.peer("peer by username", id)
+	switch {
+	case err != nil:
+		return p, err
+	case !found || !ok:
+		return storage.Peer{}, storage.NotFoundByUsername(username)
+	case storage.UsernameExpired(s.clock.Now().Unix(), p.LastUpdateOn):
+		return storage.Peer{}, storage.ExpiredUsername(username)
+	}
+	return p, nil
+}
+
+// PeerByPhoneNumber returns the latest holder of a phone number.
+func (s *Store) PeerByPhoneNumber(_ context.Context, phone string) (storage.Peer, error) {
+	n := storage.NormalizePhoneNumber(phone)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	id, found := s.phones[n]
+	p, ok, err := s.peer("peer by phone number", id)
+	switch {
+	case err != nil:
+		return p, err
+	case !found || !ok:
+		return storage.Peer{}, storage.NotFoundByPhoneNumber(phone)
+	}
+	return p, nil
+}
+
+// ScanPeers returns up to count peers in id order after cursor ("" starts).
+func (s *Store) ScanPeers(_ context.Context, cursor string, count int) ([]storage.Peer, string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.ready("scan peers"); err != nil {
+		return nil, "", err
+	}
+	if s.order == nil {
+		s.order = make([]int64, 0, len(s.peers))
+		for id := range s.peers {
+			s.order = append(s.order, id)
+		}
+		slices.Sort(s.order)
+	}
+	start := 0
+	if cursor != "" {
+		after, err := strconv.ParseInt(cursor, 10, 64)
+		if err != nil {
+			return nil, "", s.fail("scan peers", fmt.Errorf("%w: bad cursor %q", storage.ErrInvalid, cursor))
+		}
+		start, _ = slices.BinarySearch(s.order, after+1)
+	}
+	end := min(start+max(count, 1), len(s.order))
+	out := make([]storage.Peer, 0, end-start)
+	for _, id := range s.order[start:end] {
+		if p, ok := s.peers[id]; ok {
+			p.Usernames = slices.Clone(p.Usernames)
+			out = append(out, p)
+		}
+	}
+	next := ""
+	if end < len(s.order) {
+		next = strconv.FormatInt(s.order[end-1], 10)
+	}
+	return out, next, nil
+}
