@@ -85,3 +85,17 @@ func Copy(ctx context.Context, dst, src Storage, opts CopyOptions) (int64, error
 	}
 	return copied, nil
 }
+
+// Limits says what an engine cannot keep of the model; the zero value means
+// it keeps everything. Engines with limits implement Limited.
+type Limits struct {
+	OneUsername bool // only the first (primary) username is kept and resolvable
+	NoMinFlag   bool // Peer.Min reads false; a min peer still never replaces a stored access hash
+	DCIDNotNull bool // dc_id cannot be set to NULL (ErrInvalid)
+}
+
+// Limited is implemented by engines that cannot keep everything a Peer or
+// Session carries, such as Hydrogram's file format.
+type Limited interface {
+	Limits() Limits
+}
