@@ -131,13 +131,38 @@ func (r *expectedResult) inputPeer() (storage.InputPeer, error) {
 // storage-level misses that only exist because of that ("Alice", "@alice",
 // "+15551230001") are checked to resolve exactly like their normal forms.
 func (s suite) testHydrogramFixture(t *testing.T) {
-	ctx := context.Background()
 	f, err := loadFixture()
 	if err != nil {
 		t.Fatal(err)
 	}
 	clock := NewClock(f.ReferenceNow)
 	st := s.open(t, clock)
+	LoadHydrogramFixture(t, st, clock)
+	CheckHydrogramFixture(t, st, clock)
+}
+
+// HydrogramReferenceNow is the fixture's reference time: every expected
+// username lookup of the Hydrogram fixture holds at this unix time.
+func HydrogramReferenceNow() int64 {
+	f, err := loadFixture()
+	if err != nil {
+		return 0
+	}
+	return f.ReferenceNow
+}
+
+// LoadHydrogramFixture writes the Hydrogram fixture's session and its 24
+// peers into the open store st the way Hydrogram's builder did: the normal
+// peers in two UpdatePeers calls at the reference time, the four planted
+// ones one by one at their own times (through clock, which st must use).
+func LoadHydrogramFixture(t *testing.T, st storage.Storage, clock *Clock) {
+	t.Helper()
+	ctx := context.Background()
+	f, err := loadFixture()
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Set(f.ReferenceNow)
 	sess, err := f.session()
 	if err != nil {
 		t.Fatal(err)
@@ -183,7 +208,24 @@ func (s suite) testHydrogramFixture(t *testing.T) {
 		}
 	}
 	clock.Set(f.ReferenceNow)
+}
 
+// CheckHydrogramFixture checks a store that holds the Hydrogram fixture
+// (written by LoadHydrogramFixture, or Hydrogram's own file): the session
+// fields, the exported session string, and every expected lookup, hit, miss
+// and expiry, with Hydrogram's texts; clock must be the store's clock.
+func CheckHydrogramFixture(t *testing.T, st storage.Storage, clock *Clock) {
+	t.Helper()
+	ctx := context.Background()
+	f, err := loadFixture()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := f.session()
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Set(f.ReferenceNow)
 	got, err := st.Session(ctx)
 	if err != nil {
 		t.Fatal(err)
