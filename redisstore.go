@@ -203,6 +203,10 @@ func New(client redis.UniversalClient, name string, opts ...Option) (*Store, err
 	return s, nil
 }
 
+// LeaseKey returns the key of the session's lease (for lock.Inspect and
+// lock.ForceRelease).
+func (s *Store) LeaseKey() string { return s.keys.lease }
+
 // Name returns the session name.
 func (s *Store) Name() string { return s.name }
 

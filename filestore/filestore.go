@@ -462,6 +462,17 @@ func (s *Store) PeerByPhoneNumber(ctx context.Context, phone string) (storage.Pe
 	return p, err
 }
 
+// PeerCount returns how many peers the file caches.
+func (s *Store) PeerCount(ctx context.Context) (int64, error) {
+	db, deleted, err := s.conn("count peers")
+	if err != nil || deleted {
+		return 0, err
+	}
+	var n int64
+	err = db.QueryRowContext(ctx, "SELECT count(*) FROM peers").Scan(&n)
+	return n, s.fail("count peers", err)
+}
+
 // ScanPeers returns up to count peers in id order after cursor ("" starts).
 func (s *Store) ScanPeers(ctx context.Context, cursor string, count int) ([]storage.Peer, string, error) {
 	db, deleted, err := s.conn("scan peers")
