@@ -2,46 +2,400 @@ package main
 
 import (
 	"bytes"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"regexp"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+
+	"github.com/tgsession/redisstore/internal/redistest"
+	_ "modernc.org/sqlite"
 )
 
-func TestDemo(t *testing.T) {
-	t.Parallel()
-	var out bytes.Buffer
-	if err := run([]string{"demo"}, &out); err != nil {
-		t.Fatalf("demo: %v\n%s", err, out.String())
+var bin string // the built tgsession binary
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tgsession-cli-")
+	if err != nil {
+		panic(err)
 	}
-	for _, want := range []string{
-		"PeerByUsername(\"@botfather\") -> InputPeerUser(user_id=93372553, access_hash=9223372036854775807)",
-		"Username expired: botfather (errors.Is ErrUsernameExpired: true)",
-		"ExportSessionString: 362 chars",
-		"ErrSessionNotFound: true",
-		"owner: worker ",
-		"errors.Is ErrHeld: true",
-		"demo finished",
-	} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("demo output lacks %q:\n%s", want, out.String())
-		}
+	bin = filepath.Join(dir, "tgsession")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := 0
+	func() {
+		defer os.RemoveAll(dir)
+		defer redistest.Cleanup()
+		code = m.Run()
+	}()
+	os.Exit(code)
+}
+
+// outputs collects everything the binary printed (but the session string a
+// successful export prints on purpose), for the secrets check.
+var (
+	outputsMu sync.Mutex
+	outputs   []string
+)
+
+type result struct {
+	out, err string
+	code     int
+}
+
+// tg runs the binary with stdin not a terminal.
+func tg(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := result{out: out.String(), err: errb.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run %v: %v", args, err)
+	}
+	outputsMu.Lock()
+	outputs = append(outputs, r.err)
+	if args[0] != "export" || r.code != 0 { // a successful string export IS the secret, by design
+		outputs = append(outputs, r.out)
+	}
+	outputsMu.Unlock()
+	return r
+}
+
+// env returns --redis and a fresh --prefix for one test.
+func env(t *testing.T) []string {
+	return []string{"--redis", "redis://" + redistest.Require(t).Addr, "--prefix", "cli-" + redistest.TempName(t)}
+}
+
+func must(t *testing.T, r result, what string) result {
+	t.Helper()
+	if r.code != 0 {
+		t.Fatalf("%s: exit %d\nstdout: %s\nstderr: %s", what, r.code, r.out, r.err)
+	}
+	return r
+}
+
+func fails(t *testing.T, r result, code int, msg, what string) {
+	t.Helper()
+	if r.code != code || !strings.Contains(r.err, msg) {
+		t.Errorf("%s: exit %d, stderr %q; want exit %d and %q", what, r.code, r.err, code, msg)
 	}
 }
 
-func TestUsage(t *testing.T) {
+func checkDemo(t *testing.T, r result) {
+	t.Helper()
+	must(t, r, "demo")
+	for _, want := range []string{"acknowledged writes lost:           0", "writes of two owners interleaved:   0", "invariants: OK", "SIGKILL", "REFUSED"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, r.out)
+		}
+	}
+	if m := regexp.MustCompile(`writes refused from deposed owners: (\d+)`).FindStringSubmatch(r.out); m == nil || m[1] == "0" {
+		t.Errorf("demo refused no write from a deposed owner:\n%s", r.out)
+	}
+}
+
+func testDemoEmbedded(t *testing.T) {
 	t.Parallel()
+	checkDemo(t, tg(t, "", "demo"))
+}
+
+func testDemoRealRedis(t *testing.T) {
+	t.Parallel()
+	checkDemo(t, tg(t, "", append([]string{"demo"}, env(t)...)...))
+}
+
+type vector struct {
+	Name, Format, SessionString string `json:"-"`
+}
+
+func loadVectors(t *testing.T) []map[string]any {
+	b, err := os.ReadFile("../../sessionstring/testdata/session_strings.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vs []map[string]any
+	if err := json.Unmarshal(b, &vs); err != nil {
+		t.Fatal(err)
+	}
+	return vs
+}
+
+// TestStrings: every fixture string imports and exports back byte-exact.
+func testStrings(t *testing.T) {
+	t.Parallel()
+	e := env(t)
+	for _, v := range loadVectors(t) {
+		name, str := v["name"].(string), v["session_string"].(string)
+		must(t, tg(t, "", append([]string{"import", name, "--string", str}, e...)...), "import "+name)
+		format := "hydrogram"
+		if v["format"] != "current" {
+			format = "pyrogram-legacy"
+		}
+		r := must(t, tg(t, "", append([]string{"export", name, "--format", format}, e...)...), "export "+name)
+		if got := strings.TrimSpace(r.out); got != str {
+			t.Errorf("%s: export = %q; want the imported string", name, got)
+		}
+	}
+	// A Telethon string (built from the layout) round-trips through --format telethon.
+	key := make([]byte, 256)
+	for i := range key {
+		key[i] = byte(i * 3)
+	}
+	raw := append([]byte{2, 149, 154, 167, 51, 1, 187}, key...)
+	tele := "1" + base64.URLEncoding.EncodeToString(raw)
+	must(t, tg(t, "", append([]string{"import", "tele", "--string", tele}, e...)...), "import telethon")
+	r := must(t, tg(t, "", append([]string{"export", "tele", "--format", "telethon"}, e...)...), "export telethon")
+	if strings.TrimSpace(r.out) != tele {
+		t.Errorf("telethon export = %q; want %q", r.out, tele)
+	}
+	// A Telethon string has no user id: a Hydrogram string cannot be made.
+	fails(t, tg(t, "", append([]string{"export", "tele"}, e...)...), 1, "user_id", "export hydrogram of a telethon session")
+}
+
+func dumpRows(t *testing.T, path string) [][]any {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var all [][]any
+	for _, q := range []string{
+		"SELECT type, name, sql FROM sqlite_master ORDER BY name",
+		"SELECT * FROM version", "SELECT * FROM sessions",
+		"SELECT * FROM peers ORDER BY id",
+	} {
+		rows, err := db.Query(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, vals)
+		}
+		rows.Close()
+	}
+	return all
+}
+
+func fixtureFile(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../../filestore/testdata/hydrogram_v3.session")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "my_account.session")
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestFileLsShowPeers: import Hydrogram's .session file, export it back (same
+// schema and rows), and read it with ls, show and peers, as tables and JSON.
+func testFileLsShowPeers(t *testing.T) {
+	t.Parallel()
+	e := env(t)
+	in := fixtureFile(t)
+	want := dumpRows(t, in)
+	r := must(t, tg(t, "", append([]string{"import", "my_account", "--file", in}, e...)...), "import --file")
+	if !strings.Contains(r.out, "24 peers") {
+		t.Errorf("import output: %q", r.out)
+	}
+	out := filepath.Join(t.TempDir(), "back.session")
+	must(t, tg(t, "", append([]string{"export", "my_account", "--file", out}, e...)...), "export --file")
+	if got := dumpRows(t, out); !reflect.DeepEqual(got, want) {
+		t.Errorf("exported file differs from the imported one:\n got %v\nwant %v", got, want)
+	}
+	fails(t, tg(t, "", append([]string{"export", "my_account", "--file", out}, e...)...), 1, "--force", "export over an existing file")
+
+	r = must(t, tg(t, "", append([]string{"ls"}, e...)...), "ls")
+	if !strings.Contains(r.out, "NAME") || !regexp.MustCompile(`"my_account"\s+2\s+777000123\s+false\s+24\s+-`).MatchString(r.out) {
+		t.Errorf("ls table:\n%s", r.out)
+	}
+	r = must(t, tg(t, "", append([]string{"ls", "--json"}, e...)...), "ls --json")
+	var list []map[string]any
+	if err := json.Unmarshal([]byte(r.out), &list); err != nil || len(list) != 1 || list[0]["peers"] != 24.0 || list[0]["user_id"] != 777000123.0 {
+		t.Errorf("ls --json = %s (%v)", r.out, err)
+	}
+	r = must(t, tg(t, "", append([]string{"show", "my_account"}, e...)...), "show")
+	for _, want := range []string{"dc_id", "api_id     12345", "user_id    777000123", "peers      24", "owner      nobody", "fingerprint"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("show lacks %q:\n%s", want, r.out)
+		}
+	}
+	r = must(t, tg(t, "", append([]string{"show", "my_account", "--json"}, e...)...), "show --json")
+	var one map[string]any
+	if err := json.Unmarshal([]byte(r.out), &one); err != nil || one["api_id"] != 12345.0 || one["auth_key_id"] == "" {
+		t.Errorf("show --json = %s (%v)", r.out, err)
+	}
+	r = must(t, tg(t, "", append([]string{"peers", "my_account", "--username", "@BotFather"}, e...)...), "peers --username")
+	if !strings.Contains(r.out, "InputPeerUser(user_id=93372553, access_hash=9223372036854775807)") {
+		t.Errorf("peers: %q", r.out)
+	}
+	fails(t, tg(t, "", append([]string{"peers", "my_account", "--id", "999"}, e...)...), 1, "ID not found: 999", "peers miss")
+	fails(t, tg(t, "", append([]string{"peers", "my_account", "--phone", "0000"}, e...)...), 1, "Phone number not found: 0000", "phone miss")
+}
+
+// TestUnlockKilledWorker: a worker process holds a session and is killed; the
+// operator sees it in ls and frees it with unlock.
+func testUnlockKilledWorker(t *testing.T) {
+	t.Parallel()
+	e := env(t)
+	must(t, tg(t, "", append([]string{"import", "stuck", "--file", fixtureFile(t)}, e...)...), "import")
+	w := exec.Command(bin, append([]string{"demo-worker", "--id", "stuck-worker", "--sessions", "stuck"}, e...)...)
+	stdout, _ := w.StdoutPipe()
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	got := ""
+	for !strings.Contains(got, `"ev":"own"`) {
+		n, err := stdout.Read(buf)
+		if err != nil {
+			t.Fatalf("worker: %v (%q)", err, got)
+		}
+		got += string(buf[:n])
+	}
+	_ = w.Process.Signal(syscall.SIGKILL)
+	_ = w.Wait()
+
+	r := must(t, tg(t, "", append([]string{"ls"}, e...)...), "ls")
+	if !strings.Contains(r.out, "stuck-worker") || !strings.Contains(r.out, "s left") {
+		t.Errorf("ls does not show the dead owner:\n%s", r.out)
+	}
+	// Without a terminal, unlock and rm need --yes and change nothing.
+	fails(t, tg(t, "", append([]string{"unlock", "stuck"}, e...)...), 2, "--yes", "unlock without --yes")
+	fails(t, tg(t, "", append([]string{"rm", "stuck", "--yes"}, e...)...), 1, "owned by a running worker", "rm while owned")
+	r = must(t, tg(t, "", append([]string{"unlock", "stuck", "--yes"}, e...)...), "unlock --yes")
+	if !strings.Contains(r.out, "unlocked") || !strings.Contains(r.err, "stuck-worker") {
+		t.Errorf("unlock: out %q err %q; want the owner shown and the lease freed", r.out, r.err)
+	}
+	r = must(t, tg(t, "", append([]string{"show", "stuck", "--json"}, e...)...), "show")
+	if strings.Contains(r.out, "stuck-worker") {
+		t.Errorf("owner still shown after unlock: %s", r.out)
+	}
+	fails(t, tg(t, "", append([]string{"rm", "stuck"}, e...)...), 2, "--yes", "rm without --yes")
+	must(t, tg(t, "", append([]string{"show", "stuck"}, e...)...), "the session survives a refused rm")
+	must(t, tg(t, "", append([]string{"rm", "stuck", "--yes"}, e...)...), "rm --yes")
+	fails(t, tg(t, "", append([]string{"show", "stuck"}, e...)...), 1, "no session", "show after rm")
+}
+
+// TestBadInput: every bad input gets a clear message, a non-zero exit and
+// changes nothing.
+func testBadInput(t *testing.T) {
+	t.Parallel()
+	e := env(t)
+	good := loadVectors(t)[0]["session_string"].(string)
+	must(t, tg(t, "", append([]string{"import", "existing", "--string", good}, e...)...), "import")
+	unreadable := filepath.Join(t.TempDir(), "locked.session")
+	if err := os.WriteFile(unreadable, []byte("not sqlite at all, just text that is long enough to be read as a header"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
-		args    []string
-		wantErr bool
+		name string
+		args []string
+		code int
+		msg  string
 	}{
-		{nil, true},
-		{[]string{"nope"}, true},
-		{[]string{"help"}, false},
-		{[]string{"demo", "-redis", "::bad::"}, true},
+		{"unknown command", []string{"frobnicate"}, 2, "unknown command"},
+		{"unknown session show", []string{"show", "nope"}, 1, `no session "nope"`},
+		{"unknown session export", []string{"export", "nope"}, 1, `no session "nope"`},
+		{"unknown session peers", []string{"peers", "nope", "--id", "1"}, 1, `no session "nope"`},
+		{"unknown session rm", []string{"rm", "nope", "--yes"}, 1, `no session "nope"`},
+		{"malformed string", []string{"import", "bad", "--string", "AQAAMDk*garbage"}, 1, "invalid session string"},
+		{"wrong length string", []string{"import", "bad", "--string", good[:300]}, 1, "accepted: 362"},
+		{"missing file", []string{"import", "bad", "--file", "/nonexistent/x.session"}, 1, "cannot read /nonexistent/x.session"},
+		{"not a session file", []string{"import", "bad", "--file", unreadable}, 1, "not a session file"},
+		{"both sources", []string{"import", "bad", "--string", good, "--file", unreadable}, 2, "exactly one"},
+		{"overwrite without --force", []string{"import", "existing", "--string", loadVectors(t)[1]["session_string"].(string)}, 1, "--force"},
+		{"bad format", []string{"export", "existing", "--format", "xml"}, 2, "unknown --format"},
+		{"no session name", []string{"show"}, 2, "want 1 argument"},
+		{"peers without a key", []string{"peers", "existing"}, 2, "exactly one of"},
+		{"bad redis url", []string{"ls", "--redis", "http://x"}, 2, "unknown scheme"},
 	}
 	for _, tc := range tests {
-		var out bytes.Buffer
-		if err := run(tc.args, &out); (err != nil) != tc.wantErr {
-			t.Errorf("run(%q) err = %v; wantErr %v", tc.args, err, tc.wantErr)
+		args := tc.args
+		if tc.name != "unknown command" && tc.name != "bad redis url" {
+			args = append(args, e...)
+		} else if tc.name == "bad redis url" {
+			args = append(args, "--prefix", "x")
 		}
+		fails(t, tg(t, "", args...), tc.code, tc.msg, tc.name)
+	}
+	// Nothing was created or changed.
+	r := must(t, tg(t, "", append([]string{"ls", "--json"}, e...)...), "ls")
+	var list []map[string]any
+	_ = json.Unmarshal([]byte(r.out), &list)
+	if len(list) != 1 || list[0]["name"] != "existing" {
+		t.Errorf("sessions after bad input: %s", r.out)
+	}
+	r = must(t, tg(t, "", append([]string{"export", "existing"}, e...)...), "export")
+	if strings.TrimSpace(r.out) != good {
+		t.Errorf("a refused overwrite changed the session")
+	}
+	// No Redis at all: a clear message.
+	r = tg(t, "", "ls", "--redis", "")
+	if r.code != 2 || !strings.Contains(r.err, "REDIS_URL") {
+		t.Errorf("no redis: %d %q", r.code, r.err)
+	}
+}
+
+// TestCLI runs the CLI tests in parallel against the built binary, then
+// checks that nothing any of them printed contains an auth key's bytes in
+// hex or base64.
+func TestCLI(t *testing.T) {
+	t.Run("group", func(t *testing.T) {
+		for name, fn := range map[string]func(*testing.T){
+			"DemoEmbedded": testDemoEmbedded, "DemoRealRedis": testDemoRealRedis, "Strings": testStrings,
+			"FileLsShowPeers": testFileLsShowPeers, "UnlockKilledWorker": testUnlockKilledWorker, "BadInput": testBadInput,
+		} {
+			t.Run(name, fn)
+		}
+	})
+	var keys [][]byte
+	for _, v := range loadVectors(t) {
+		k, _ := hex.DecodeString(v["auth_key_hex"].(string))
+		keys = append(keys, k)
+	}
+	k, _ := hex.DecodeString("13231a5a10cdac53c398080fed31b369d4a31c8cf75f48de69911ce46d4adac1") // the .session fixture's key
+	keys = append(keys, k)
+	outputsMu.Lock()
+	defer outputsMu.Unlock()
+	all := strings.Join(outputs, "\n")
+	for _, k := range keys {
+		for _, form := range []string{hex.EncodeToString(k[3:19]), strings.ToUpper(hex.EncodeToString(k[3:19])),
+			base64.StdEncoding.EncodeToString(k[3:27]), base64.RawURLEncoding.EncodeToString(k[3:27])} {
+			if strings.Contains(all, form) {
+				t.Errorf("an output contains auth key bytes (%s…)", form[:8])
+			}
+		}
+	}
+	if len(outputs) < 40 {
+		t.Errorf("only %d outputs collected", len(outputs))
 	}
 }

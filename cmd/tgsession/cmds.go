@@ -1,0 +1,568 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/tgsession/redisstore"
+	"github.com/tgsession/redisstore/filestore"
+	"github.com/tgsession/redisstore/lock"
+	"github.com/tgsession/redisstore/sessionstring"
+	"github.com/tgsession/redisstore/storage"
+)
+
+// openSession opens NAME without a lease. existing: fail if it does not exist.
+func openSession(ctx context.Context, f flags, name string, existing bool) (*redisstore.Store, redis.UniversalClient, error) {
+	client, _, err := connect(f.redis)
+	if err != nil {
+		return nil, nil, exitError{2, err}
+	}
+	opts := []redisstore.Option{redisstore.Unfenced(), redisstore.WithPrefix(f.prefix)}
+	if existing {
+		opts = append(opts, redisstore.OpenExisting())
+	}
+	s, err := redisstore.New(client, name, opts...)
+	if err != nil {
+		client.Close()
+		return nil, nil, exitError{2, err}
+	}
+	if err := s.Open(ctx); err != nil {
+		client.Close()
+		if errors.Is(err, storage.ErrSessionNotFound) {
+			return nil, nil, fmt.Errorf("no session %q under prefix %q (tgsession ls lists them)", name, f.prefix)
+		}
+		return nil, nil, err
+	}
+	return s, client, nil
+}
+
+func (c *cli) printJSON(v any) error {
+	enc := json.NewEncoder(c.out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// confirm asks on a terminal, or requires --yes.
+func (c *cli) confirm(yes bool, question string) error {
+	if yes {
+		return nil
+	}
+	if !c.inTTY {
+		return usageErr("%s: pass --yes to confirm (no terminal to ask on); nothing was changed", question)
+	}
+	fmt.Fprintf(c.errOut, "%s [y/N] ", question)
+	line, _ := bufio.NewReader(c.in).ReadString('\n')
+	if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+		return errors.New("not confirmed; nothing was changed")
+	}
+	return nil
+}
+
+func (c *cli) importCmd(ctx context.Context, args []string) error {
+	var f flags
+	var str, file string
+	var force bool
+	fs := c.flagSet(&f, "NAME --string S | --file path/to/name.session [--force]")
+	fs.StringVar(&str, "string", "", "a session string (Hydrogram, legacy Pyrogram or Telethon v1); - reads stdin")
+	fs.StringVar(&file, "file", "", "a Hydrogram/Pyrogram .session file")
+	fs.BoolVar(&force, "force", false, "overwrite an existing session")
+	pos, err := parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	name := pos[0]
+	if (str == "") == (file == "") {
+		return usageErr("give exactly one of --string or --file")
+	}
+	if str == "-" {
+		b, err := io.ReadAll(c.in)
+		if err != nil {
+			return err
+		}
+		str = string(b)
+	}
+	// Check the input before touching Redis: bad input changes nothing.
+	var decoded sessionstring.Session
+	var src *filestore.Store
+	if str != "" {
+		if decoded, err = sessionstring.Decode(str); err != nil {
+			return err
+		}
+	} else {
+		if _, err := os.Stat(file); err != nil {
+			return fmt.Errorf("cannot read %s: %w", file, err)
+		}
+		src = filestore.New(file)
+		if err := src.Open(ctx); err != nil {
+			return fmt.Errorf("%s is not a session file Hydrogram or Pyrogram wrote: %w", file, err)
+		}
+		defer src.Close()
+		if _, err := src.Session(ctx); err != nil {
+			return fmt.Errorf("%s has no session row: %w", file, err)
+		}
+	}
+
+	exists := true
+	if s, client, err := openSession(ctx, f, name, true); err == nil {
+		s.Close()
+		client.Close()
+	} else if strings.HasPrefix(err.Error(), "no session") {
+		exists = false
+	} else {
+		return err
+	}
+	if exists && !force {
+		return fmt.Errorf("session %q already exists under prefix %q: pass --force to overwrite it (nothing was changed)", name, f.prefix)
+	}
+	st, client, err := openSession(ctx, f, name, false)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	defer st.Close()
+	if info, err := lock.Inspect(ctx, client, st.LeaseKey()); err == nil && info.Held {
+		return fmt.Errorf("session %q is owned by %v: stop that worker first, or run tgsession unlock %s (nothing was changed)", name, info.Owner, name)
+	}
+
+	result := map[string]any{"name": name, "prefix": f.prefix}
+	if str != "" {
+		if _, err := storage.ImportSessionString(ctx, st, str); err != nil {
+			return err
+		}
+		result["source"] = decoded.From.String()
+		result["carried_user_id"] = decoded.Has(sessionstring.HasUserID)
+		result["carried_api_id"] = decoded.Has(sessionstring.HasAPIID)
+		if !f.json {
+			fmt.Fprintf(c.out, "imported %q from a %v session string (%v)\n", name, decoded.From, decoded)
+		}
+	} else {
+		if exists {
+			if err := st.Delete(ctx); err != nil {
+				return err
+			}
+			if err := st.Open(ctx); err != nil {
+				return err
+			}
+		}
+		total, _ := src.PeerCount(ctx)
+		bar := c.progress(total, "peers")
+		n, err := storage.Copy(ctx, st, src, storage.CopyOptions{BatchSize: 1000, Progress: bar})
+		c.progressDone(total)
+		if err != nil {
+			return err
+		}
+		result["source"] = file
+		result["peers"] = n
+		if !f.json {
+			fmt.Fprintf(c.out, "imported %q from %s: session and %d peers\n", name, file, n)
+		}
+	}
+	if f.json {
+		return c.printJSON(result)
+	}
+	return nil
+}
+
+// progress returns a Copy progress callback: a bar on a terminal, plain lines
+// (every 10%) otherwise; quiet for small tables.
+func (c *cli) progress(total int64, unit string) func(int64) {
+	if total < 5000 {
+		return nil
+	}
+	last := int64(-1)
+	return func(done int64) {
+		pct := done * 100 / max(total, 1)
+		if c.outTTY {
+			width := int64(30)
+			fill := min(width, done*width/max(total, 1))
+			fmt.Fprintf(c.errOut, "\r[%s%s] %3d%% %d/%d %s", strings.Repeat("#", int(fill)), strings.Repeat(" ", int(width-fill)), pct, done, total, unit)
+			return
+		}
+		if pct/10 != last/10 {
+			last = pct
+			fmt.Fprintf(c.errOut, "%d%% (%d/%d %s)\n", pct, done, total, unit)
+		}
+	}
+}
+
+func (c *cli) progressDone(total int64) {
+	if c.outTTY && total >= 5000 {
+		fmt.Fprintln(c.errOut)
+	}
+}
+
+// telegramDCs are the production and test DC addresses Telethon uses by default.
+var telegramDCs = map[bool]map[int]string{
+	false: {1: "149.154.175.53:443", 2: "149.154.167.51:443", 3: "149.154.175.100:443", 4: "149.154.167.91:443", 5: "91.108.56.130:443"},
+	true:  {1: "149.154.175.10:443", 2: "149.154.167.40:443", 3: "149.154.175.117:443"},
+}
+
+func (c *cli) exportCmd(ctx context.Context, args []string) error {
+	var f flags
+	var format, file, dcAddr string
+	var force bool
+	fs := c.flagSet(&f, "NAME [--format hydrogram|telethon|pyrogram-legacy] | NAME --file out.session")
+	fs.StringVar(&format, "format", "hydrogram", "string format: hydrogram (also Pyrogram >= 2), telethon, pyrogram-legacy")
+	fs.StringVar(&file, "file", "", "write a Hydrogram .session file instead of a string")
+	fs.StringVar(&dcAddr, "dc-addr", "", "telethon: the DC's ip:port (default: Telegram's address for the session's DC)")
+	fs.BoolVar(&force, "force", false, "overwrite an existing --file")
+	pos, err := parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	st, client, err := openSession(ctx, f, pos[0], true)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	defer st.Close()
+	if file != "" {
+		if _, err := os.Stat(file); err == nil && !force {
+			return fmt.Errorf("%s exists: pass --force to overwrite it (nothing was changed)", file)
+		}
+		_ = os.Remove(file)
+		dst := filestore.New(file)
+		if err := dst.Open(ctx); err != nil {
+			return err
+		}
+		defer dst.Close()
+		total, _ := st.PeerCount(ctx)
+		n, err := storage.Copy(ctx, dst, st, storage.CopyOptions{BatchSize: 1000, Progress: c.progress(total, "peers")})
+		c.progressDone(total)
+		if err != nil {
+			_ = dst.Delete(ctx)
+			return err
+		}
+		if f.json {
+			return c.printJSON(map[string]any{"name": pos[0], "file": file, "peers": n})
+		}
+		fmt.Fprintf(c.out, "wrote %s: session and %d peers\n", file, n)
+		return nil
+	}
+	sess, err := st.Session(ctx)
+	if err != nil {
+		return err
+	}
+	var out string
+	switch format {
+	case "hydrogram", "pyrogram":
+		out, err = storage.ExportSessionString(sess)
+	case "pyrogram-legacy":
+		out, err = sessionstring.EncodePyrogramLegacy(toFields(sess))
+	case "telethon":
+		fields := toFields(sess)
+		addr := dcAddr
+		if addr == "" {
+			addr = telegramDCs[sess.TestMode.V][sess.DCID.V]
+		}
+		if fields.Addr, err = netip.ParseAddrPort(addr); err != nil {
+			return usageErr("telethon needs the DC address: no default for dc %v (test mode %v); pass --dc-addr ip:port", sess.DCID, sess.TestMode)
+		}
+		out, err = sessionstring.EncodeTelethon(fields)
+	default:
+		return usageErr("unknown --format %q: use hydrogram, telethon or pyrogram-legacy", format)
+	}
+	if err != nil {
+		return err
+	}
+	if f.json {
+		return c.printJSON(map[string]any{"name": pos[0], "format": format, "session_string": out})
+	}
+	fmt.Fprintln(c.out, out)
+	return nil
+}
+
+func toFields(s storage.Session) sessionstring.Session {
+	return sessionstring.Session{DCID: uint8(s.DCID.V), APIID: uint32(s.APIID.V), TestMode: s.TestMode.V,
+		AuthKey: s.AuthKey, UserID: uint64(s.UserID.V), IsBot: s.IsBot.V}
+}
+
+// info is what ls and show print about a session. It never holds the key.
+type info struct {
+	Name       string  `json:"name"`
+	Missing    bool    `json:"missing,omitempty"`
+	DCID       *int    `json:"dc_id"`
+	APIID      *int64  `json:"api_id"`
+	TestMode   *bool   `json:"test_mode"`
+	UserID     *int64  `json:"user_id"`
+	IsBot      *bool   `json:"is_bot"`
+	Date       int64   `json:"date"`
+	AuthKeyID  string  `json:"auth_key_id"`
+	Peers      int64   `json:"peers"`
+	Owner      *string `json:"owner"`
+	OwnerPID   int     `json:"owner_pid,omitempty"`
+	LeaseLeftS float64 `json:"lease_left_s,omitempty"`
+}
+
+func ptr[T any](n storage.Null[T]) *T {
+	if !n.Valid {
+		return nil
+	}
+	return &n.V
+}
+
+func describe(ctx context.Context, client redis.UniversalClient, prefix, name string) (info, error) {
+	i := info{Name: name}
+	s, err := redisstore.New(client, name, redisstore.Unfenced(), redisstore.WithPrefix(prefix), redisstore.OpenExisting())
+	if err != nil {
+		return i, err
+	}
+	if err := s.Open(ctx); err != nil {
+		if errors.Is(err, storage.ErrSessionNotFound) {
+			i.Missing = true
+			return i, nil
+		}
+		return i, err
+	}
+	defer s.Close()
+	sess, err := s.Session(ctx)
+	if err != nil {
+		return i, err
+	}
+	i.DCID, i.APIID, i.TestMode, i.UserID, i.IsBot, i.Date = ptr(sess.DCID), ptr(sess.APIID), ptr(sess.TestMode), ptr(sess.UserID), ptr(sess.IsBot), sess.Date
+	i.AuthKeyID = sess.AuthKey.ID()
+	if i.Peers, err = s.PeerCount(ctx); err != nil {
+		return i, err
+	}
+	li, err := lock.Inspect(ctx, client, s.LeaseKey())
+	if err != nil {
+		return i, err
+	}
+	if li.Held {
+		o := li.Owner.WorkerID + "@" + li.Owner.Host
+		i.Owner, i.OwnerPID, i.LeaseLeftS = &o, li.Owner.PID, li.TTL.Seconds()
+	}
+	return i, nil
+}
+
+func show[T any](p *T) string {
+	if p == nil {
+		return "NULL"
+	}
+	return fmt.Sprint(*p)
+}
+
+func (c *cli) ls(ctx context.Context, args []string) error {
+	var f flags
+	fs := c.flagSet(&f, "")
+	if _, err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	client, _, err := connect(f.redis)
+	if err != nil {
+		return exitError{2, err}
+	}
+	defer client.Close()
+	names, err := redisstore.ListSessions(ctx, client, f.prefix)
+	if err != nil {
+		return err
+	}
+	var all []info
+	for _, n := range names {
+		i, err := describe(ctx, client, f.prefix, n)
+		if err != nil {
+			return err
+		}
+		all = append(all, i)
+	}
+	if f.json {
+		if all == nil {
+			all = []info{}
+		}
+		return c.printJSON(all)
+	}
+	tw := tabwriter.NewWriter(c.out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tDC\tUSER_ID\tBOT\tPEERS\tOWNER\tLEASE")
+	for _, i := range all {
+		if i.Missing {
+			fmt.Fprintf(tw, "%q\t-\t-\t-\t-\t-\t(registered, no data)\n", i.Name)
+			continue
+		}
+		owner, lease := "-", "-"
+		if i.Owner != nil {
+			owner, lease = fmt.Sprintf("%s pid %d", *i.Owner, i.OwnerPID), fmt.Sprintf("%.1fs left", i.LeaseLeftS)
+		}
+		fmt.Fprintf(tw, "%q\t%s\t%s\t%s\t%d\t%s\t%s\n", i.Name, show(i.DCID), show(i.UserID), show(i.IsBot), i.Peers, owner, lease)
+	}
+	return tw.Flush()
+}
+
+func (c *cli) show(ctx context.Context, args []string) error {
+	var f flags
+	fs := c.flagSet(&f, "NAME")
+	pos, err := parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	client, _, err := connect(f.redis)
+	if err != nil {
+		return exitError{2, err}
+	}
+	defer client.Close()
+	i, err := describe(ctx, client, f.prefix, pos[0])
+	if err != nil {
+		return err
+	}
+	if i.Missing {
+		return fmt.Errorf("no session %q under prefix %q (tgsession ls lists them)", pos[0], f.prefix)
+	}
+	if f.json {
+		return c.printJSON(i)
+	}
+	tw := tabwriter.NewWriter(c.out, 0, 0, 2, ' ', 0)
+	date := "0"
+	if i.Date > 0 {
+		date = fmt.Sprintf("%d (%s)", i.Date, time.Unix(i.Date, 0).UTC().Format(time.RFC3339))
+	}
+	key := "NULL"
+	if i.AuthKeyID != "" {
+		key = "id " + i.AuthKeyID + " (fingerprint; the key itself is never shown)"
+	}
+	owner := "nobody"
+	if i.Owner != nil {
+		owner = fmt.Sprintf("%s pid %d, lease %.1fs left", *i.Owner, i.OwnerPID, i.LeaseLeftS)
+	}
+	for _, row := range [][2]string{
+		{"name", strconv.Quote(i.Name)}, {"dc_id", show(i.DCID)}, {"api_id", show(i.APIID)}, {"test_mode", show(i.TestMode)},
+		{"auth_key", key}, {"date", date}, {"user_id", show(i.UserID)}, {"is_bot", show(i.IsBot)},
+		{"peers", strconv.FormatInt(i.Peers, 10)}, {"owner", owner},
+	} {
+		fmt.Fprintf(tw, "%s\t%s\n", row[0], row[1])
+	}
+	return tw.Flush()
+}
+
+func (c *cli) peers(ctx context.Context, args []string) error {
+	var f flags
+	var id, username, phone string
+	fs := c.flagSet(&f, "NAME --id N | --username U | --phone P")
+	fs.StringVar(&id, "id", "", "Bot-API style peer id")
+	fs.StringVar(&username, "username", "", "username (case and a leading @ ignored)")
+	fs.StringVar(&phone, "phone", "", "phone number")
+	pos, err := parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	given := 0
+	for _, v := range []string{id, username, phone} {
+		if v != "" {
+			given++
+		}
+	}
+	if given != 1 {
+		return usageErr("give exactly one of --id, --username, --phone")
+	}
+	st, client, err := openSession(ctx, f, pos[0], true)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	defer st.Close()
+	var p storage.Peer
+	switch {
+	case id != "":
+		n, perr := strconv.ParseInt(id, 10, 64)
+		if perr != nil {
+			return usageErr("--id %q is not an integer", id)
+		}
+		p, err = st.PeerByID(ctx, n)
+	case username != "":
+		p, err = st.PeerByUsername(ctx, username)
+	default:
+		p, err = st.PeerByPhoneNumber(ctx, phone)
+	}
+	if err != nil {
+		return err
+	}
+	if f.json {
+		return c.printJSON(map[string]any{"id": p.ID, "type": p.Type, "access_hash": ptr(p.AccessHash), "usernames": p.Usernames,
+			"phone_number": p.PhoneNumber, "min": p.Min, "last_update_on": p.LastUpdateOn, "input_peer": p.InputPeer().String()})
+	}
+	fmt.Fprintf(c.out, "%v\n  type %s, usernames %v, phone %q, min %v, cached %s\n", p.InputPeer(), p.Type, p.Usernames, p.PhoneNumber, p.Min,
+		time.Unix(p.LastUpdateOn, 0).UTC().Format(time.RFC3339))
+	return nil
+}
+
+func (c *cli) rm(ctx context.Context, args []string) error {
+	var f flags
+	var yes bool
+	fs := c.flagSet(&f, "NAME [--yes]")
+	fs.BoolVar(&yes, "yes", false, "do not ask")
+	pos, err := parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	st, client, err := openSession(ctx, f, pos[0], true)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	defer st.Close()
+	n, _ := st.PeerCount(ctx)
+	if err := c.confirm(yes, fmt.Sprintf("delete session %q and its %d cached peers", pos[0], n)); err != nil {
+		return err
+	}
+	if err := st.Delete(ctx); err != nil {
+		if errors.Is(err, lock.ErrHeld) {
+			return fmt.Errorf("session %q is owned by a running worker: stop it first, or tgsession unlock %s (nothing was changed)", pos[0], pos[0])
+		}
+		return err
+	}
+	if f.json {
+		return c.printJSON(map[string]any{"deleted": pos[0], "peers": n})
+	}
+	fmt.Fprintf(c.out, "deleted %q (%d peers)\n", pos[0], n)
+	return nil
+}
+
+func (c *cli) unlock(ctx context.Context, args []string) error {
+	var f flags
+	var yes bool
+	fs := c.flagSet(&f, "NAME [--yes]")
+	fs.BoolVar(&yes, "yes", false, "do not ask")
+	pos, err := parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	st, client, err := openSession(ctx, f, pos[0], true)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	defer st.Close()
+	li, err := lock.Inspect(ctx, client, st.LeaseKey())
+	if err != nil {
+		return err
+	}
+	if !li.Held {
+		if f.json {
+			return c.printJSON(map[string]any{"name": pos[0], "released": false, "owner": nil})
+		}
+		fmt.Fprintf(c.out, "session %q has no owner; nothing to unlock\n", pos[0])
+		return nil
+	}
+	fmt.Fprintf(c.errOut, "session %q is owned by %v, lease %.1fs left\n", pos[0], li.Owner, li.TTL.Seconds())
+	if err := c.confirm(yes, "force-release it (the owner's writes are refused from now on)"); err != nil {
+		return err
+	}
+	ok, err := lock.ForceRelease(ctx, client, st.LeaseKey())
+	if err != nil {
+		return err
+	}
+	if f.json {
+		return c.printJSON(map[string]any{"name": pos[0], "released": ok, "owner": li.Owner})
+	}
+	fmt.Fprintf(c.out, "unlocked %q (was %v)\n", pos[0], li.Owner)
+	return nil
+}
