@@ -101,22 +101,27 @@ func parseBool(v string, dst *storage.Null[bool]) error {
 	return nil
 }
 
-func decodePeer(id int64, m map[string]string) (storage.Peer, error) {
-	p := storage.Peer{ID: id, Type: storage.PeerType(m["type"]), PhoneNumber: m["phone_number"], Min: m["min"] == "1"}
-	if !p.Type.Valid() {
-		return storage.Peer{}, fmt.Errorf("corrupt peer %d: %w: Invalid peer type: %s", id, storage.ErrInvalid, m["type"])
+// decodeRow parses a peer row "type|access_hash|usernames|phone|min|last_update_on".
+func decodeRow(id int64, row string) (storage.Peer, error) {
+	f := strings.Split(row, "|")
+	if len(f) != 6 {
+		return storage.Peer{}, fmt.Errorf("corrupt peer %d: row has %d fields, want 6", id, len(f))
 	}
-	if v, ok := m["access_hash"]; ok {
-		h, err := strconv.ParseInt(v, 10, 64)
+	p := storage.Peer{ID: id, Type: storage.PeerType(f[0]), PhoneNumber: f[3], Min: f[4] == "1"}
+	if !p.Type.Valid() {
+		return storage.Peer{}, fmt.Errorf("corrupt peer %d: %w: Invalid peer type: %s", id, storage.ErrInvalid, f[0])
+	}
+	if f[1] != "" {
+		h, err := strconv.ParseInt(f[1], 10, 64)
 		if err != nil {
 			return storage.Peer{}, fmt.Errorf("corrupt peer %d: access hash is not an integer", id)
 		}
 		p.AccessHash = storage.Some(h)
 	}
-	if v := m["usernames"]; v != "" {
-		p.Usernames = strings.Fields(v)
+	if f[2] != "" {
+		p.Usernames = strings.Fields(f[2])
 	}
-	t, err := strconv.ParseInt(m["last_update_on"], 10, 64)
+	t, err := strconv.ParseInt(f[5], 10, 64)
 	if err != nil {
 		return storage.Peer{}, fmt.Errorf("corrupt peer %d: last_update_on is not an integer", id)
 	}

@@ -12,20 +12,23 @@ const DefaultPrefix = "tgsession"
 // Key layout for a session named N under prefix P (E = escapeName(N)):
 //
 //	P:{E}:s        hash: the session fields and the layout version
-//	P:{E}:ids      set: the ids of every cached peer (Delete and counting)
+//	P:{E}:p        hash: peer id -> "type|access_hash|usernames|phone|min|last_update_on"
 //	P:{E}:u        hash: username -> peer id
 //	P:{E}:ph       hash: phone number -> peer id
 //	P:{E}:lease    string: the owner's lease (package lock), "<token>|<owner JSON>"
-//	P:{E}:p:<id>   hash: one cached peer
 //	P:sessions     set: every session name under P (outside any hash tag)
 //
+// Layout 2 keeps all peers of a session in one hash (layout 1 had a hash per
+// peer plus an id set): about half the memory per peer, and UpdatePeers reads
+// and writes a whole batch with a few bulk commands.
+//
 // Every key of one session shares the hash tag {E}, so a session lives in one
-// Cluster slot and every script is cluster-legal. Scripts derive peer keys
-// from a declared key by replacing its last segment, never from user input.
+// Cluster slot and every script is cluster-legal; scripts touch only declared
+// keys.
 type keys struct {
 	base      string // P:{E}:
 	session   string
-	ids       string
+	peers     string
 	usernames string
 	phones    string
 	lease     string
@@ -36,14 +39,12 @@ func newKeys(prefix, name string) keys {
 	return keys{
 		base:      base,
 		session:   base + "s",
-		ids:       base + "ids",
+		peers:     base + "p",
 		usernames: base + "u",
 		phones:    base + "ph",
 		lease:     base + "lease",
 	}
 }
-
-func (k keys) peer(id int64) string { return k.base + "p:" + strconv.FormatInt(id, 10) }
 
 func registryKey(prefix string) string { return prefix + ":sessions" }
 

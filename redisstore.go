@@ -38,13 +38,10 @@ import (
 
 // LayoutVersion is the data layout this code writes and reads. Open refuses
 // a session stored with a different layout (storage.ErrLayoutVersion).
-const LayoutVersion = 1
+const LayoutVersion = 2
 
-// Defaults for the batch options.
-const (
-	DefaultBatchSize       = 1000 // peers per UpdatePeers script call
-	DefaultDeleteBatchSize = 1000 // peers removed per Delete step
-)
+// DefaultBatchSize is how many peers one UpdatePeers script call carries.
+const DefaultBatchSize = 1000
 
 // authKeyRaw marks an auth key stored as plain bytes. The envelope leaves room
 // for an encrypted form later; a value with another marker is refused.
@@ -55,15 +52,14 @@ const authKeyRaw = "raw:"
 type Store struct {
 	storage.Accessors
 
-	rdb         redis.UniversalClient
-	name        string
-	prefix      string
-	keys        keys
-	clock       storage.Clock
-	batch       int
-	deleteBatch int
-	create      bool
-	open        atomic.Bool
+	rdb    redis.UniversalClient
+	name   string
+	prefix string
+	keys   keys
+	clock  storage.Clock
+	batch  int
+	create bool
+	open   atomic.Bool
 
 	durReplicas int           // WithDurability
 	durTimeout  time.Duration // WithDurability
@@ -112,18 +108,6 @@ func WithBatchSize(n int) Option {
 			return fmt.Errorf("redisstore: batch size %d must be positive", n)
 		}
 		s.batch = n
-		return nil
-	}
-}
-
-// WithDeleteBatchSize sets how many peers one Delete step removes
-// (default 1000), bounding how long each script blocks the server.
-func WithDeleteBatchSize(n int) Option {
-	return func(s *Store) error {
-		if n < 1 {
-			return fmt.Errorf("redisstore: delete batch size %d must be positive", n)
-		}
-		s.deleteBatch = n
 		return nil
 	}
 }
@@ -183,12 +167,11 @@ func New(client redis.UniversalClient, name string, opts ...Option) (*Store, err
 		return nil, errors.New("redisstore: nil client: pass a go-redis client (redis.NewClient, NewFailoverClient or NewClusterClient)")
 	}
 	s := &Store{
-		rdb:         client,
-		name:        name,
-		prefix:      DefaultPrefix,
-		batch:       DefaultBatchSize,
-		deleteBatch: DefaultDeleteBatchSize,
-		create:      true,
+		rdb:    client,
+		name:   name,
+		prefix: DefaultPrefix,
+		batch:  DefaultBatchSize,
+		create: true,
 	}
 	for _, o := range opts {
 		if err := o(s); err != nil {
@@ -286,7 +269,7 @@ func (s *Store) open1(ctx context.Context) error {
 		}
 	}
 	for range 3 {
-		res, err := scriptOpen.Run(ctx, s.rdb, []string{s.keys.session, s.keys.ids, s.keys.lease}, LayoutVersion, create, token).StringSlice()
+		res, err := scriptOpen.Run(ctx, s.rdb, []string{s.keys.session, s.keys.peers, s.keys.lease}, LayoutVersion, create, token).StringSlice()
 		if err != nil {
 			return s.fail("open", err)
 		}
@@ -361,8 +344,9 @@ func (s *Store) Save(ctx context.Context) error {
 	return s.SetDate(ctx, s.clock.Now().Unix())
 }
 
-// Delete removes the session, every cached peer and both indexes, in steps of
-// at most the delete batch size, then removes the name from the registry.
+// Delete removes the session, every cached peer and both indexes in one
+// atomic script (UNLINK frees the peer hash in the background, so the server's
+// work does not grow with the cache), then removes the name from the registry.
 // It works on a closed store (Hydrogram deletes after close) and is a no-op
 // for a session that does not exist. With WithLease and no lease held (after
 // Close), it takes the lease for the duration of the Delete if nobody owns
@@ -393,24 +377,16 @@ func (s *Store) Delete(ctx context.Context) error {
 }
 
 func (s *Store) deletePeers(ctx context.Context, token string) error {
-	k := []string{s.keys.session, s.keys.ids, s.keys.usernames, s.keys.phones, s.keys.lease}
-	for {
-		left, err := scriptDelete.Run(ctx, s.rdb, k, s.deleteBatch, token).Int64()
-		if err != nil {
-			return s.fail("delete", err)
-		}
-		if left == 0 {
-			return nil
-		}
-	}
+	k := []string{s.keys.session, s.keys.peers, s.keys.usernames, s.keys.phones, s.keys.lease}
+	return s.fail("delete", scriptDelete.Run(ctx, s.rdb, k, token).Err())
 }
 
-// PeerCount returns how many peers the session caches (one SCARD).
+// PeerCount returns how many peers the session caches (one HLEN).
 func (s *Store) PeerCount(ctx context.Context) (int64, error) {
 	if err := s.checkOpen("count peers"); err != nil {
 		return 0, err
 	}
-	n, err := s.rdb.SCard(ctx, s.keys.ids).Result()
+	n, err := s.rdb.HLen(ctx, s.keys.peers).Result()
 	return n, s.fail("count peers", err)
 }
 
@@ -533,7 +509,7 @@ func (s *Store) ImportPeers(ctx context.Context, peers []storage.Peer) error {
 }
 
 func (s *Store) updatePeers(ctx context.Context, token string, norm []storage.Peer) error {
-	k := []string{s.keys.session, s.keys.ids, s.keys.usernames, s.keys.phones, s.keys.lease}
+	k := []string{s.keys.session, s.keys.peers, s.keys.usernames, s.keys.phones, s.keys.lease}
 	for len(norm) > 0 {
 		chunk := norm[:min(s.batch, len(norm))]
 		norm = norm[len(chunk):]
@@ -544,24 +520,41 @@ func (s *Store) updatePeers(ctx context.Context, token string, norm []storage.Pe
 	return nil
 }
 
+// peerArgs encodes a batch for update_peers.lua: one argument per peer,
+// "id|type|access_hash|usernames|phone|min|last_update_on".
 func peerArgs(token string, peers []storage.Peer) []any {
-	args := make([]any, 0, 2+7*len(peers))
+	args := make([]any, 0, 2+len(peers))
 	args = append(args, strconv.Itoa(LayoutVersion), token)
+	var b []byte
 	for _, p := range peers {
-		hash, minFlag := "", "0"
+		b = strconv.AppendInt(b[:0], p.ID, 10)
+		b = append(b, '|')
+		b = append(b, p.Type...)
+		b = append(b, '|')
 		if p.AccessHash.Valid {
-			hash = strconv.FormatInt(p.AccessHash.V, 10)
+			b = strconv.AppendInt(b, p.AccessHash.V, 10)
 		}
+		b = append(b, '|')
+		for i, u := range p.Usernames {
+			if i > 0 {
+				b = append(b, ' ')
+			}
+			b = append(b, u...)
+		}
+		b = append(b, '|')
+		b = append(b, p.PhoneNumber...)
+		b = append(b, '|')
 		if p.Min {
-			minFlag = "1"
+			b = append(b, '1')
 		}
-		args = append(args, strconv.FormatInt(p.ID, 10), string(p.Type), hash,
-			strings.Join(p.Usernames, " "), p.PhoneNumber, minFlag, strconv.FormatInt(p.LastUpdateOn, 10))
+		b = append(b, '|')
+		b = strconv.AppendInt(b, p.LastUpdateOn, 10)
+		args = append(args, string(b))
 	}
 	return args
 }
 
-// PeerByID returns the cached peer with that Bot-API id (one HGETALL).
+// PeerByID returns the cached peer with that Bot-API id (one HGET).
 func (s *Store) PeerByID(ctx context.Context, id int64) (storage.Peer, error) {
 	if err := s.checkOpen("peer by id"); err != nil {
 		return storage.Peer{}, err
@@ -569,14 +562,14 @@ func (s *Store) PeerByID(ctx context.Context, id int64) (storage.Peer, error) {
 	if _, err := storage.KindOfID(id); err != nil {
 		return storage.Peer{}, storage.NotFoundByID(id)
 	}
-	m, err := s.rdb.HGetAll(ctx, s.keys.peer(id)).Result()
+	row, err := s.rdb.HGet(ctx, s.keys.peers, strconv.FormatInt(id, 10)).Result()
+	if errors.Is(err, redis.Nil) {
+		return storage.Peer{}, storage.NotFoundByID(id)
+	}
 	if err != nil {
 		return storage.Peer{}, s.fail("peer by id", err)
 	}
-	if len(m) == 0 {
-		return storage.Peer{}, storage.NotFoundByID(id)
-	}
-	p, err := decodePeer(id, m)
+	p, err := decodeRow(id, row)
 	return p, s.fail("peer by id", err)
 }
 
@@ -624,30 +617,28 @@ func (s *Store) PeerByPhoneNumber(ctx context.Context, phone string) (storage.Pe
 }
 
 func (s *Store) peerByIndex(ctx context.Context, index, key string) (storage.Peer, bool, error) {
-	res, err := scriptPeerByIndex.Run(ctx, s.rdb, []string{index}, key).StringSlice()
+	res, err := scriptPeerByIndex.Run(ctx, s.rdb, []string{index, s.keys.peers}, key).Slice()
 	if errors.Is(err, redis.Nil) {
 		return storage.Peer{}, false, nil
 	}
 	if err != nil {
 		return storage.Peer{}, false, err
 	}
-	if len(res) < 3 || len(res)%2 != 1 {
+	idStr, _ := res[0].(string)
+	row, ok := res[1].(string)
+	if len(res) != 2 || !ok {
 		return storage.Peer{}, false, nil // index entry without a row: a miss
 	}
-	id, err := strconv.ParseInt(res[0], 10, 64)
+	id, err := strconv.ParseInt(idStr, 10, 64)
 	if err != nil {
-		return storage.Peer{}, false, fmt.Errorf("corrupt index entry %q", res[0])
+		return storage.Peer{}, false, fmt.Errorf("corrupt index entry %q", idStr)
 	}
-	m := make(map[string]string, len(res)/2)
-	for i := 1; i+1 < len(res); i += 2 {
-		m[res[i]] = res[i+1]
-	}
-	p, err := decodePeer(id, m)
+	p, err := decodeRow(id, row)
 	return p, err == nil, err
 }
 
-// ScanPeers returns about count cached peers (SSCAN of the id set, then one
-// pipelined HGETALL per peer on the session's node) and the next cursor.
+// ScanPeers returns about count cached peers (one HSCAN of the peers hash)
+// and the next cursor.
 func (s *Store) ScanPeers(ctx context.Context, cursor string, count int) ([]storage.Peer, string, error) {
 	if err := s.checkOpen("scan peers"); err != nil {
 		return nil, "", err
@@ -659,30 +650,17 @@ func (s *Store) ScanPeers(ctx context.Context, cursor string, count int) ([]stor
 			return nil, "", s.fail("scan peers", fmt.Errorf("%w: bad cursor %q", storage.ErrInvalid, cursor))
 		}
 	}
-	ids, next, err := s.rdb.SScan(ctx, s.keys.ids, cur, "", int64(max(count, 1))).Result()
+	kv, next, err := s.rdb.HScan(ctx, s.keys.peers, cur, "", int64(max(count, 1))).Result()
 	if err != nil {
 		return nil, "", s.fail("scan peers", err)
 	}
-	pipe := s.rdb.Pipeline()
-	rows := make([]*redis.MapStringStringCmd, len(ids))
-	for i, id := range ids {
-		rows[i] = pipe.HGetAll(ctx, s.keys.base+"p:"+id)
-	}
-	if len(ids) > 0 {
-		if _, err := pipe.Exec(ctx); err != nil {
-			return nil, "", s.fail("scan peers", err)
-		}
-	}
-	peers := make([]storage.Peer, 0, len(ids))
-	for i, id := range ids {
-		n, err := strconv.ParseInt(id, 10, 64)
+	peers := make([]storage.Peer, 0, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		id, err := strconv.ParseInt(kv[i], 10, 64)
 		if err != nil {
-			return nil, "", s.fail("scan peers", fmt.Errorf("corrupt peer id %q", id))
+			return nil, "", s.fail("scan peers", fmt.Errorf("corrupt peer id %q", kv[i]))
 		}
-		if len(rows[i].Val()) == 0 {
-			continue // deleted meanwhile
-		}
-		p, err := decodePeer(n, rows[i].Val())
+		p, err := decodeRow(id, kv[i+1])
 		if err != nil {
 			return nil, "", s.fail("scan peers", err)
 		}

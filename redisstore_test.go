@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -117,7 +119,7 @@ func TestConformance(t *testing.T) {
 				t.Run(mode.name, func(t *testing.T) {
 					prefix := "conf-" + redistest.TempName(t)
 					storagetest.Run(t, func(t *testing.T, clock func() time.Time) storage.Storage {
-						s, err := New(client, uniqueName(), mode.opt, WithPrefix(prefix), WithClock(clock), WithBatchSize(700), WithDeleteBatchSize(250))
+						s, err := New(client, uniqueName(), mode.opt, WithPrefix(prefix), WithClock(clock), WithBatchSize(700))
 						if err != nil {
 							t.Fatal(err)
 						}
@@ -185,7 +187,7 @@ func TestKeysHostileNames(t *testing.T) {
 	for _, prefix := range []string{DefaultPrefix, "tenant:7"} {
 		for _, name := range names {
 			k := newKeys(prefix, name)
-			all := []string{k.session, k.ids, k.usernames, k.phones, k.peer(-1001234567890), k.peer(5)}
+			all := []string{k.session, k.peers, k.usernames, k.phones, k.lease}
 			tag := escapeName(name)
 			if tag == "" || strings.ContainsAny(tag, "{}:") {
 				t.Errorf("escapeName(%q) = %q: empty or contains a brace or ':'", name, tag)
@@ -228,7 +230,6 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"prefix with brace", c, []Option{Unfenced(), WithPrefix("a{b")}},
 		{"prefix with close brace", c, []Option{Unfenced(), WithPrefix("a}")}},
 		{"zero batch", c, []Option{Unfenced(), WithBatchSize(0)}},
-		{"negative delete batch", c, []Option{Unfenced(), WithDeleteBatchSize(-1)}},
 	}
 	for _, tc := range tests {
 		if _, err := New(tc.client, "x", tc.opts...); err == nil {
@@ -238,7 +239,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 }
 
 // snapshot returns every key of a session with its full contents.
-func snapshot(t *testing.T, c redis.UniversalClient, s *Store, ids []int64) map[string]string {
+func snapshot(t *testing.T, c redis.UniversalClient, s *Store) map[string]string {
 	t.Helper()
 	ctx := context.Background()
 	out := map[string]string{}
@@ -266,17 +267,15 @@ func snapshot(t *testing.T, c redis.UniversalClient, s *Store, ids []int64) map[
 		}
 		out[key] = fmt.Sprint(v)
 	}
-	for _, k := range []string{s.keys.session, s.keys.ids, s.keys.usernames, s.keys.phones} {
+	for _, k := range []string{s.keys.session, s.keys.peers, s.keys.usernames, s.keys.phones} {
 		add(k)
-	}
-	for _, id := range ids {
-		add(s.keys.peer(id))
 	}
 	return out
 }
 
-// TestUpdatePeersScriptErrorMidBatch: a batch whose third peer key holds the
-// wrong type fails inside the script, and nothing of the batch is written.
+// TestUpdatePeersScriptErrorMidBatch: a batch that meets a key of the wrong
+// type (the phone index, read after the rows and the username index) fails
+// inside the script, and nothing of the batch is written.
 func TestUpdatePeersScriptErrorMidBatch(t *testing.T) {
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
@@ -290,15 +289,17 @@ func TestUpdatePeersScriptErrorMidBatch(t *testing.T) {
 			if err := s.UpdatePeers(ctx, before); err != nil {
 				t.Fatal(err)
 			}
-			if err := c.Set(ctx, s.keys.peer(13), "not a hash", 0).Err(); err != nil {
+			if err := c.Del(ctx, s.keys.phones).Err(); err != nil {
 				t.Fatal(err)
 			}
-			ids := []int64{1, 2, 11, 12, 14}
-			want := snapshot(t, c, s, ids)
+			if err := c.Set(ctx, s.keys.phones, "not a hash", 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+			want := snapshot(t, c, s)
 			batch := []storage.Peer{
 				{ID: 11, Type: storage.PeerUser, Usernames: []string{"one"}},   // steals "one"
 				{ID: 12, Type: storage.PeerUser, PhoneNumber: "111"},           // steals the phone
-				{ID: 13, Type: storage.PeerUser, Usernames: []string{"three"}}, // WRONGTYPE
+				{ID: 13, Type: storage.PeerUser, Usernames: []string{"three"}}, // its phone index is a string: WRONGTYPE
 				{ID: 1, Type: storage.PeerUser},                                // would drop "one"
 				{ID: 14, Type: storage.PeerUser, Usernames: []string{"two"}},
 			}
@@ -306,19 +307,19 @@ func TestUpdatePeersScriptErrorMidBatch(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "WRONGTYPE") {
 				t.Fatalf("UpdatePeers = %v; want a WRONGTYPE error", err)
 			}
-			if got := snapshot(t, c, s, ids); !mapsEqual(got, want) {
+			if got := snapshot(t, c, s); !mapsEqual(got, want) {
 				t.Errorf("a failed batch changed data:\n got %v\nwant %v", got, want)
 			}
 
 			// The same through a raw script call whose fourth group is malformed
 			// (bypassing Go's validation): BADARG, nothing written.
 			args := peerArgs("", batch[:2])
-			args = append(args, "15", "user", "", "x", "", "0", "1", "16", "user", "", "Bad Name", "", "0", "1")
-			err = scriptUpdatePeers.Run(ctx, c, []string{s.keys.session, s.keys.ids, s.keys.usernames, s.keys.phones, s.keys.lease}, args...).Err()
+			args = append(args, "15|user||x|||1", "16|user||Bad Name|||1")
+			err = scriptUpdatePeers.Run(ctx, c, []string{s.keys.session, s.keys.peers, s.keys.usernames, s.keys.phones, s.keys.lease}, args...).Err()
 			if !redis.HasErrorPrefix(err, "BADARG") {
 				t.Fatalf("raw script with a bad group = %v; want BADARG", err)
 			}
-			if got := snapshot(t, c, s, ids); !mapsEqual(got, want) {
+			if got := snapshot(t, c, s); !mapsEqual(got, want) {
 				t.Errorf("a rejected raw batch changed data:\n got %v\nwant %v", got, want)
 			}
 		})
@@ -342,17 +343,19 @@ func mapsEqual(a, b map[string]string) bool {
 func checkIndexIntegrity(t *testing.T, c redis.UniversalClient, s *Store) {
 	t.Helper()
 	ctx := context.Background()
-	ids, err := c.SMembers(ctx, s.keys.ids).Result()
+	all, err := c.HGetAll(ctx, s.keys.peers).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
 	rows := map[string]map[string]string{}
-	for _, id := range ids {
-		row, err := c.HGetAll(ctx, s.keys.base+"p:"+id).Result()
-		if err != nil || len(row) == 0 {
-			t.Fatalf("peer %s is in the id set but has no row (%v)", id, err)
+	for id, raw := range all {
+		n, _ := strconv.ParseInt(id, 10, 64)
+		p, err := decodeRow(n, raw)
+		if err != nil {
+			t.Fatalf("peer %s: %v", id, err)
 		}
-		rows[id] = row
+		rows[id] = map[string]string{"usernames": strings.Join(p.Usernames, " "), "phone_number": p.PhoneNumber,
+			"last_update_on": strconv.FormatInt(p.LastUpdateOn, 10)}
 	}
 	check := func(index string, field string, split func(string) []string) {
 		entries, _ := c.HGetAll(ctx, index).Result()
@@ -415,24 +418,24 @@ func TestLayoutVersionChecked(t *testing.T) {
 			ctx := context.Background()
 			c := b.client(t)
 			s := newStore(t, c)
-			if v, err := c.HGet(ctx, s.keys.session, "layout").Result(); err != nil || v != "1" {
-				t.Fatalf("stored layout = %q, %v; want 1", v, err)
+			if v, err := c.HGet(ctx, s.keys.session, "layout").Result(); err != nil || v != "2" {
+				t.Fatalf("stored layout = %q, %v; want 2", v, err)
 			}
-			if err := c.HSet(ctx, s.keys.session, "layout", "2").Err(); err != nil {
+			if err := c.HSet(ctx, s.keys.session, "layout", "3").Err(); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := s.Session(ctx); !errors.Is(err, storage.ErrLayoutVersion) {
-				t.Errorf("Session of a layout-2 session: %v; want ErrLayoutVersion", err)
+				t.Errorf("Session of a layout-3 session: %v; want ErrLayoutVersion", err)
 			}
 			if err := s.SetDCID(ctx, storage.Some(1)); !errors.Is(err, storage.ErrLayoutVersion) {
-				t.Errorf("SetDCID on a layout-2 session: %v; want ErrLayoutVersion", err)
+				t.Errorf("SetDCID on a layout-3 session: %v; want ErrLayoutVersion", err)
 			}
 			if err := s.UpdatePeers(ctx, []storage.Peer{{ID: 1, Type: storage.PeerUser}}); !errors.Is(err, storage.ErrLayoutVersion) {
-				t.Errorf("UpdatePeers on a layout-2 session: %v; want ErrLayoutVersion", err)
+				t.Errorf("UpdatePeers on a layout-3 session: %v; want ErrLayoutVersion", err)
 			}
 			_ = s.Close()
 			if err := s.Open(ctx); !errors.Is(err, storage.ErrLayoutVersion) {
-				t.Errorf("Open of a layout-2 session: %v; want ErrLayoutVersion", err)
+				t.Errorf("Open of a layout-3 session: %v; want ErrLayoutVersion", err)
 			}
 			if v, _ := c.HGet(ctx, s.keys.session, "dc_id").Result(); v != "2" {
 				t.Errorf("refused writes changed dc_id to %q", v)
@@ -498,17 +501,15 @@ func TestRegistry(t *testing.T) {
 	}
 }
 
-func TestDeleteInBatchesAndResume(t *testing.T) {
+func TestDeleteAndResume(t *testing.T) {
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
 			c := b.client(t)
-			s := newStore(t, c, WithDeleteBatchSize(100))
+			s := newStore(t, c)
 			var peers []storage.Peer
-			var ids []int64
 			for i := int64(1); i <= 1050; i++ {
 				peers = append(peers, storage.Peer{ID: i, AccessHash: storage.Some(i), Type: storage.PeerUser, Usernames: []string{fmt.Sprintf("u%d", i)}, PhoneNumber: fmt.Sprint(i)})
-				ids = append(ids, i)
 			}
 			if err := s.UpdatePeers(ctx, peers); err != nil {
 				t.Fatal(err)
@@ -516,35 +517,11 @@ func TestDeleteInBatchesAndResume(t *testing.T) {
 			if n, err := s.PeerCount(ctx); err != nil || n != 1050 {
 				t.Fatalf("PeerCount = %d, %v; want 1050", n, err)
 			}
-			// A Delete that dies after two steps...
-			k := []string{s.keys.session, s.keys.ids, s.keys.usernames, s.keys.phones, s.keys.lease}
-			for range 2 {
-				if left, err := scriptDelete.Run(ctx, c, k, 100, "").Int64(); err != nil || left != 850 && left != 950 {
-					t.Fatalf("delete step: left %d, %v", left, err)
-				}
-			}
-			if _, err := s.Session(ctx); !errors.Is(err, storage.ErrSessionNotFound) {
-				t.Errorf("half-deleted session readable: %v", err)
-			}
-			// ...is finished by the next Open, which then creates a fresh session.
-			_ = s.Close()
-			if err := s.Open(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if n, _ := s.PeerCount(ctx); n != 0 {
-				t.Errorf("PeerCount after resumed delete = %d; want 0", n)
-			}
-			if snap := snapshot(t, c, s, ids); len(snap) != 1 {
-				t.Errorf("keys left after resumed delete: %d (want only the new session hash)", len(snap))
-			}
-			if err := s.UpdatePeers(ctx, peers[:300]); err != nil {
-				t.Fatal(err)
-			}
 			if err := s.Delete(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if snap := snapshot(t, c, s, ids); len(snap) != 0 {
-				t.Errorf("keys left after Delete: %v", snap)
+			if snap := snapshot(t, c, s); len(snap) != 0 {
+				t.Errorf("keys left after Delete: %d", len(snap))
 			}
 			if m := b.mini; m != nil {
 				for _, key := range m(t).Keys() {
@@ -552,6 +529,31 @@ func TestDeleteInBatchesAndResume(t *testing.T) {
 						t.Errorf("key %q left after Delete", key)
 					}
 				}
+			}
+			// Peers left without a session hash (removed by hand) are cleaned
+			// up by the next Open, which then creates a fresh session.
+			_ = s.Close()
+			if err := s.Open(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.UpdatePeers(ctx, peers[:300]); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Del(ctx, s.keys.session).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Session(ctx); !errors.Is(err, storage.ErrSessionNotFound) {
+				t.Errorf("session without its hash: %v", err)
+			}
+			_ = s.Close()
+			if err := s.Open(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if n, _ := s.PeerCount(ctx); n != 0 {
+				t.Errorf("PeerCount after the cleanup = %d; want 0", n)
+			}
+			if snap := snapshot(t, c, s); len(snap) != 1 {
+				t.Errorf("keys after the cleanup: %v (want only the new session hash)", snap)
 			}
 		})
 	}
@@ -678,14 +680,14 @@ func TestStoredForm(t *testing.T) {
 				t.Fatal(err)
 			}
 			row, _ := c.HGetAll(ctx, s.keys.session).Result()
-			want := map[string]string{"layout": "1", "dc_id": "4", "api_id": "2040", "auth_key": "raw:" + string(key),
+			want := map[string]string{"layout": "2", "dc_id": "4", "api_id": "2040", "auth_key": "raw:" + string(key),
 				"user_id": "9007199254740993", "test_mode": "1", "date": "1"}
 			if !mapsEqual(row, want) {
 				t.Errorf("session hash = %q; want %q", row, want)
 			}
-			peer, _ := c.HGetAll(ctx, s.keys.peer(-1001234567890)).Result()
-			if peer["access_hash"] != "-9223372036854775807" || peer["type"] != "channel" {
-				t.Errorf("peer hash = %q", peer)
+			peerRow, _ := c.HGet(ctx, s.keys.peers, "-1001234567890").Result()
+			if !regexp.MustCompile(`^channel\|-9223372036854775807\|\|\|\|\d{10}$`).MatchString(peerRow) {
+				t.Errorf("peer row = %q", peerRow)
 			}
 			// An envelope this code does not know is refused, without the key in the error.
 			if err := c.HSet(ctx, s.keys.session, "auth_key", "aes1:"+string(key)).Err(); err != nil {
@@ -706,26 +708,30 @@ func TestCorruptDataIsAnErrorNotAPanic(t *testing.T) {
 	ctx := context.Background()
 	c := miniBackend().client(t)
 	s := newStore(t, c)
+	session := func() error { _, err := s.Session(ctx); return err }
+	peer := func() error { _, err := s.PeerByID(ctx, 5); return err }
+	byName := func() error { _, err := s.PeerByUsername(ctx, "x"); return err }
 	tests := []struct {
 		key, field, value string
 		read              func() error
 	}{
-		{s.keys.session, "dc_id", "two", func() error { _, err := s.Session(ctx); return err }},
-		{s.keys.session, "test_mode", "yes", func() error { _, err := s.Session(ctx); return err }},
-		{s.keys.session, "auth_key", "raw:short", func() error { _, err := s.Session(ctx); return err }},
-		{s.keys.peer(5), "type", "martian", func() error { _, err := s.PeerByID(ctx, 5); return err }},
-		{s.keys.peer(6), "access_hash", "1e18", func() error { _, err := s.PeerByID(ctx, 6); return err }},
+		{s.keys.session, "dc_id", "two", session},
+		{s.keys.session, "test_mode", "yes", session},
+		{s.keys.session, "auth_key", "raw:short", session},
+		{s.keys.session, "user_id", "99999999999999999999999", session},
+		{s.keys.peers, "5", "martian||||||1", peer},
+		{s.keys.peers, "5", "user|1e18||||1", peer},
+		{s.keys.peers, "5", "user|1|||", peer},
+		{s.keys.peers, "5", "user|1||||soon", peer},
+		{s.keys.usernames, "x", "not-a-number", byName},
 	}
 	for _, tc := range tests {
-		if err := c.HSet(ctx, tc.key, tc.field, tc.value, "type", "user", "last_update_on", "1").Err(); err != nil {
+		if err := c.HSet(ctx, tc.key, tc.field, tc.value).Err(); err != nil {
 			t.Fatal(err)
-		}
-		if tc.field == "type" {
-			c.HSet(ctx, tc.key, "type", tc.value)
 		}
 		if err := tc.read(); err == nil {
 			t.Errorf("%s=%q read without error", tc.field, tc.value)
 		}
-		c.HDel(ctx, tc.key, tc.field, "type", "last_update_on")
+		c.HDel(ctx, tc.key, tc.field)
 	}
 }

@@ -1,7 +1,7 @@
 -- open.lua: open (and maybe create) one session.
 --
 -- KEYS[1]  session hash   P:{E}:s
--- KEYS[2]  peer id set    P:{E}:ids
+-- KEYS[2]  peers hash     P:{E}:p
 -- KEYS[3]  lease          P:{E}:lease
 -- ARGV[1]  layout version this code writes (decimal)
 -- ARGV[2]  "1" to create a missing session, "0" to only report it
@@ -11,8 +11,8 @@
 --   {"exists",  <stored layout or "">}  the session exists; the caller checks the layout
 --   {"created", ARGV[1]}                 created with Hydrogram's defaults (dc_id 2, date 0)
 --   {"missing", ""}                      absent and ARGV[2] is "0"
---   {"dirty",   ""}                      absent but peers of an unfinished Delete remain:
---                                        the caller finishes the Delete and calls again
+--   {"dirty",   ""}                      absent but peers remain (the session hash was
+--                                        removed by hand): the caller deletes them first
 -- Runs after the guard.lua prelude.
 -- Errors: LEASELOST, LEASEHELD (only when it would create).
 if redis.call('EXISTS', KEYS[1]) == 1 then
