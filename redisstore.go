@@ -64,6 +64,9 @@ type Store struct {
 	durReplicas int           // WithDurability
 	durTimeout  time.Duration // WithDurability
 
+	cacheSize int         // WithCache
+	cache     *ownerCache // nil without WithCache
+
 	fenced    bool         // WithLease
 	unfenced  bool         // Unfenced
 	leaseOpts lock.Options // WithLease
@@ -149,6 +152,24 @@ func WithDurability(replicas int, timeout time.Duration) Option {
 	}
 }
 
+// WithCache lets a store that owns its session (WithLease) serve lookups and
+// the session fields from process memory: holding the lease it is the only
+// writer, so its own writes are all that can change the data. The cache
+// keeps at most maxPeers peers (least recently used out), is invalidated by
+// this store's writes, and is dropped (and bypassed) whenever the lease is
+// not valid: lost, expired by the owner's own deadline, or released. After an
+// operator's force-release the owner learns of it at its next renewal, so it
+// may serve its cache for up to RenewEvery longer.
+func WithCache(maxPeers int) Option {
+	return func(s *Store) error {
+		if maxPeers < 1 {
+			return fmt.Errorf("redisstore: cache size %d must be positive", maxPeers)
+		}
+		s.cacheSize = maxPeers
+		return nil
+	}
+}
+
 // Unfenced opens the store without a lease, for single-process use and
 // operator tools. Its writes are refused (lock.ErrHeld) while a worker holds
 // the session's lease.
@@ -180,6 +201,12 @@ func New(client redis.UniversalClient, name string, opts ...Option) (*Store, err
 	}
 	if s.fenced == s.unfenced {
 		return nil, errors.New("redisstore: choose one ownership mode: WithLease(lock.Options{}) for workers, or Unfenced() for single-process use and tools")
+	}
+	if s.cacheSize > 0 {
+		if !s.fenced {
+			return nil, errors.New("redisstore: WithCache needs WithLease: only the session's owner can trust its memory")
+		}
+		s.cache = newOwnerCache(s.cacheSize)
 	}
 	s.keys = newKeys(s.prefix, name)
 	s.Accessors = storage.Accessors{IO: s}
@@ -243,6 +270,9 @@ func (s *Store) Open(ctx context.Context) error {
 			if err != nil {
 				return s.fail("open", err)
 			}
+			if s.cache != nil {
+				s.cache.clear() // another owner may have written since
+			}
 			s.lease.Store(l)
 		}
 		if err := s.open1(ctx); err != nil {
@@ -302,6 +332,9 @@ func (s *Store) open1(ctx context.Context) error {
 // waiting worker takes over at once. It does not close the Redis client.
 func (s *Store) Close() error {
 	s.open.Store(false)
+	if s.cache != nil {
+		s.cache.clear()
+	}
 	return s.releaseLease()
 }
 
@@ -322,6 +355,19 @@ func (s *Store) releaseLease() error {
 // Its Lost channel fires the moment this worker can no longer be sure it
 // owns the session.
 func (s *Store) Lease() *lock.Lease { return s.lease.Load() }
+
+// ownCache returns the cache if it may be used now: the store caches and
+// holds a valid lease. Otherwise the cache is dropped and nil returned.
+func (s *Store) ownCache() *ownerCache {
+	if s.cache == nil {
+		return nil
+	}
+	if l := s.lease.Load(); l != nil && l.Valid() == nil && s.open.Load() {
+		return s.cache
+	}
+	s.cache.clear()
+	return nil
+}
 
 // token returns the lease token for a fenced write, or "" when Unfenced. A
 // lease this worker no longer trusts fails here, without a round trip.
@@ -367,6 +413,10 @@ func (s *Store) Delete(ctx context.Context) error {
 			return err
 		}
 	}
+	if s.cache != nil {
+		s.cache.clear()
+		defer s.cache.clear()
+	}
 	if err := s.deletePeers(ctx, token); err != nil {
 		return err
 	}
@@ -395,6 +445,14 @@ func (s *Store) Session(ctx context.Context) (storage.Session, error) {
 	if err := s.checkOpen("read session"); err != nil {
 		return storage.Session{}, err
 	}
+	c := s.ownCache()
+	var gen uint64
+	if c != nil {
+		if sess, ok := c.sessionFields(); ok {
+			return sess, nil
+		}
+		gen = c.generation()
+	}
 	m, err := s.rdb.HGetAll(ctx, s.keys.session).Result()
 	if err != nil {
 		return storage.Session{}, s.fail("read session", err)
@@ -403,6 +461,9 @@ func (s *Store) Session(ctx context.Context) (storage.Session, error) {
 		return storage.Session{}, s.fail("read session", storage.ErrSessionNotFound)
 	}
 	sess, err := decodeSession(m)
+	if err == nil && c != nil {
+		c.fillSession(gen, sess)
+	}
 	return sess, s.fail("read session", err)
 }
 
@@ -423,6 +484,10 @@ func (s *Store) SetFields(ctx context.Context, v storage.Session, which storage.
 }
 
 func (s *Store) setFields(ctx context.Context, token string, v storage.Session, which storage.Field) error {
+	if s.cache != nil {
+		s.cache.invalidateSession()
+		defer s.cache.invalidateSession() // also after: a read racing the write must not refill
+	}
 	args := append([]any{LayoutVersion, token}, encodeSession(v, which)...)
 	keys := []string{s.keys.session, s.keys.lease}
 	if s.durReplicas > 0 && which&(storage.FieldAuthKey|storage.FieldDCID) != 0 {
@@ -509,6 +574,10 @@ func (s *Store) ImportPeers(ctx context.Context, peers []storage.Peer) error {
 }
 
 func (s *Store) updatePeers(ctx context.Context, token string, norm []storage.Peer) error {
+	if s.cache != nil {
+		s.cache.invalidatePeers(norm)
+		defer s.cache.invalidatePeers(norm) // also after: a read racing the write must not refill
+	}
 	k := []string{s.keys.session, s.keys.peers, s.keys.usernames, s.keys.phones, s.keys.lease}
 	for len(norm) > 0 {
 		chunk := norm[:min(s.batch, len(norm))]
@@ -562,6 +631,14 @@ func (s *Store) PeerByID(ctx context.Context, id int64) (storage.Peer, error) {
 	if _, err := storage.KindOfID(id); err != nil {
 		return storage.Peer{}, storage.NotFoundByID(id)
 	}
+	c := s.ownCache()
+	var gen uint64
+	if c != nil {
+		if p, ok := c.peer(id); ok {
+			return p, nil
+		}
+		gen = c.generation()
+	}
 	row, err := s.rdb.HGet(ctx, s.keys.peers, strconv.FormatInt(id, 10)).Result()
 	if errors.Is(err, redis.Nil) {
 		return storage.Peer{}, storage.NotFoundByID(id)
@@ -570,6 +647,9 @@ func (s *Store) PeerByID(ctx context.Context, id int64) (storage.Peer, error) {
 		return storage.Peer{}, s.fail("peer by id", err)
 	}
 	p, err := decodeRow(id, row)
+	if err == nil && c != nil {
+		c.fill(gen, p, "", "")
+	}
 	return p, s.fail("peer by id", err)
 }
 
@@ -584,7 +664,19 @@ func (s *Store) PeerByUsername(ctx context.Context, username string) (storage.Pe
 	if !storage.ValidLookupUsername(n) {
 		return storage.Peer{}, storage.NotFoundByUsername(username)
 	}
-	p, ok, err := s.peerByIndex(ctx, s.keys.usernames, n)
+	c := s.ownCache()
+	var gen uint64
+	p, ok, err := storage.Peer{}, false, error(nil)
+	if c != nil {
+		p, ok = c.byUsername(n)
+		gen = c.generation()
+	}
+	if !ok {
+		p, ok, err = s.peerByIndex(ctx, s.keys.usernames, n)
+		if ok && c != nil {
+			c.fill(gen, p, n, "")
+		}
+	}
 	switch {
 	case err != nil:
 		return p, s.fail("peer by username", err)
@@ -606,7 +698,19 @@ func (s *Store) PeerByPhoneNumber(ctx context.Context, phone string) (storage.Pe
 	if !storage.ValidLookupPhoneNumber(n) {
 		return storage.Peer{}, storage.NotFoundByPhoneNumber(phone)
 	}
-	p, ok, err := s.peerByIndex(ctx, s.keys.phones, n)
+	c := s.ownCache()
+	var gen uint64
+	p, ok, err := storage.Peer{}, false, error(nil)
+	if c != nil {
+		p, ok = c.byPhoneNumber(n)
+		gen = c.generation()
+	}
+	if !ok {
+		p, ok, err = s.peerByIndex(ctx, s.keys.phones, n)
+		if ok && c != nil {
+			c.fill(gen, p, "", n)
+		}
+	}
 	switch {
 	case err != nil:
 		return p, s.fail("peer by phone number", err)

@@ -111,6 +111,13 @@ func TestConformance(t *testing.T) {
 	}{
 		{"unfenced", Unfenced()},
 		{"lease", WithLease(lock.Options{TTL: 10 * time.Second})},
+		{"lease+cache", func(s *Store) error {
+			// A small cache, so the suite also runs through evictions.
+			if err := WithLease(lock.Options{TTL: 10 * time.Second})(s); err != nil {
+				return err
+			}
+			return WithCache(50)(s)
+		}},
 	}
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {

@@ -1,0 +1,200 @@
+package redisstore
+
+import (
+	"container/list"
+	"slices"
+	"sync"
+
+	"github.com/tgsession/redisstore/storage"
+)
+
+// ownerCache serves lookups and the session from process memory while the
+// store owns its session: with the lease this store is the only writer, so
+// nothing it has cached can change behind its back. It is invalidated by the
+// store's own writes, dropped whenever the lease is not valid, and bounded to
+// max peers (least recently used first out).
+//
+// Reads that fill the cache race with writes that invalidate it; a fill
+// carries the generation it started in and is dropped if any invalidation
+// happened meanwhile, so a slow read can never reinstate an old value.
+type ownerCache struct {
+	mu      sync.Mutex
+	max     int
+	gen     uint64
+	lru     *list.List              // of *cached, most recent first
+	byID    map[int64]*list.Element // id -> element
+	byName  map[string]int64        // username -> id (of a cached row)
+	byPhone map[string]int64        // phone -> id (of a cached row)
+	session *storage.Session
+}
+
+type cached struct {
+	peer   storage.Peer
+	names  []string // byName keys that point here
+	phones []string // byPhone keys that point here
+}
+
+func newOwnerCache(max int) *ownerCache {
+	return &ownerCache{max: max, lru: list.New(), byID: map[int64]*list.Element{},
+		byName: map[string]int64{}, byPhone: map[string]int64{}}
+}
+
+// generation returns the current generation, for a fill to come.
+func (c *ownerCache) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+func clonePeer(p storage.Peer) storage.Peer {
+	p.Usernames = slices.Clone(p.Usernames)
+	return p
+}
+
+// peer returns a cached peer by id.
+func (c *ownerCache) peer(id int64) (storage.Peer, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.byID[id]
+	if !ok {
+		return storage.Peer{}, false
+	}
+	c.lru.MoveToFront(e)
+	return clonePeer(e.Value.(*cached).peer), true
+}
+
+// peerBy returns the cached holder of a username or phone.
+func (c *ownerCache) peerBy(index map[string]int64, key string) (storage.Peer, bool) {
+	c.mu.Lock()
+	id, ok := index[key]
+	c.mu.Unlock()
+	if !ok {
+		return storage.Peer{}, false
+	}
+	return c.peer(id)
+}
+
+func (c *ownerCache) byUsername(u string) (storage.Peer, bool) { return c.peerBy(c.byName, u) }
+func (c *ownerCache) byPhoneNumber(p string) (storage.Peer, bool) {
+	return c.peerBy(c.byPhone, p)
+}
+
+// fill caches a peer read from Redis at generation gen; name or phone, if
+// not empty, is the index key it was found by.
+func (c *ownerCache) fill(gen uint64, p storage.Peer, name, phone string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen || c.max <= 0 {
+		return
+	}
+	e, ok := c.byID[p.ID]
+	if !ok {
+		e = c.lru.PushFront(&cached{peer: clonePeer(p)})
+		c.byID[p.ID] = e
+	} else {
+		e.Value.(*cached).peer = clonePeer(p)
+		c.lru.MoveToFront(e)
+	}
+	entry := e.Value.(*cached)
+	if name != "" {
+		if old, ok := c.byName[name]; ok && old != p.ID {
+			if oe, ok := c.byID[old]; ok {
+				c.removeLocked(oe)
+			}
+		}
+		c.byName[name] = p.ID
+		entry.names = append(entry.names, name)
+	}
+	if phone != "" {
+		if old, ok := c.byPhone[phone]; ok && old != p.ID {
+			if oe, ok := c.byID[old]; ok {
+				c.removeLocked(oe)
+			}
+		}
+		c.byPhone[phone] = p.ID
+		entry.phones = append(entry.phones, phone)
+	}
+	for c.lru.Len() > c.max {
+		c.removeLocked(c.lru.Back())
+	}
+}
+
+// removeLocked drops a row and every index entry that points at it.
+func (c *ownerCache) removeLocked(e *list.Element) {
+	entry := e.Value.(*cached)
+	id := entry.peer.ID
+	c.lru.Remove(e)
+	delete(c.byID, id)
+	for _, name := range entry.names {
+		if c.byName[name] == id {
+			delete(c.byName, name)
+		}
+	}
+	for _, phone := range entry.phones {
+		if c.byPhone[phone] == id {
+			delete(c.byPhone, phone)
+		}
+	}
+}
+
+// invalidatePeers drops what a write of these peers may change: their rows,
+// and every cached name or phone they held or now claim.
+func (c *ownerCache) invalidatePeers(peers []storage.Peer) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	for _, p := range peers {
+		if e, ok := c.byID[p.ID]; ok {
+			c.removeLocked(e)
+		}
+		for _, u := range p.Usernames {
+			delete(c.byName, u)
+		}
+		if p.PhoneNumber != "" {
+			delete(c.byPhone, p.PhoneNumber)
+		}
+	}
+}
+
+// sessionFields returns the cached session.
+func (c *ownerCache) sessionFields() (storage.Session, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.session == nil {
+		return storage.Session{}, false
+	}
+	s := *c.session
+	s.AuthKey = slices.Clone(s.AuthKey)
+	return s, true
+}
+
+// fillSession caches the session read at generation gen.
+func (c *ownerCache) fillSession(gen uint64, s storage.Session) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
+	s.AuthKey = slices.Clone(s.AuthKey)
+	c.session = &s
+}
+
+// invalidateSession drops the cached session (before a write of its fields).
+func (c *ownerCache) invalidateSession() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	c.session = nil
+}
+
+// clear drops everything (lease lost or released, session deleted).
+func (c *ownerCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	c.lru.Init()
+	c.byID = map[int64]*list.Element{}
+	c.byName = map[string]int64{}
+	c.byPhone = map[string]int64{}
+	c.session = nil
+}

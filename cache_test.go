@@ -1,0 +1,105 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/tgsession/redisstore/internal/redistest"
+	"github.com/tgsession/redisstore/lock"
+	"github.com/tgsession/redisstore/storage"
+)
+
+func TestCacheNeedsLease(t *testing.T) {
+	t.Parallel()
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer c.Close()
+	if _, err := New(c, "x", Unfenced(), WithCache(10)); err == nil {
+		t.Error("WithCache on an Unfenced store was accepted")
+	}
+	if _, err := New(c, "x", WithLease(lock.Options{}), WithCache(0)); err == nil {
+		t.Error("WithCache(0) was accepted")
+	}
+}
+
+// TestCacheServesOwnerAndIsDroppedWithTheLease: the owner's lookups come from
+// memory (0 commands); once its lease is lost and another owner writes, the
+// old owner no longer serves its cache: it reads the new owner's data.
+func TestCacheServesOwnerAndIsDroppedWithTheLease(t *testing.T) {
+	// A real server: the lease must expire in real time (miniredis needs FastForward).
+	for _, b := range []backend{realBackend()} {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			srv := b.client(t)
+			hook := &countingHook{}
+			c := srv.(*redis.Client)
+			c.AddHook(hook)
+			prefix := "cache-" + redistest.TempName(t)
+			o := lock.Options{TTL: 300 * time.Millisecond, RenewEvery: 50 * time.Millisecond, PollInterval: 20 * time.Millisecond}
+			a, _ := New(c, "acct", WithPrefix(prefix), WithLease(o), WithCache(1000))
+			if err := a.Open(ctx); err != nil {
+				t.Fatal(err)
+			}
+			old := storage.Peer{ID: 7, AccessHash: storage.Some[int64](1), Type: storage.PeerUser, Usernames: []string{"seven"}, PhoneNumber: "77"}
+			if err := a.UpdatePeers(ctx, []storage.Peer{old}); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.SetAPIID(ctx, storage.Some[int64](1)); err != nil {
+				t.Fatal(err)
+			}
+			// First lookups fill the cache; the second round costs nothing.
+			lookups := func() (storage.Peer, storage.Peer, storage.Peer, storage.Session) {
+				p1, err1 := a.PeerByID(ctx, 7)
+				p2, err2 := a.PeerByUsername(ctx, "seven")
+				p3, err3 := a.PeerByPhoneNumber(ctx, "77")
+				s, err4 := a.Session(ctx)
+				if err := errors.Join(err1, err2, err3, err4); err != nil {
+					t.Fatal(err)
+				}
+				return p1, p2, p3, s
+			}
+			lookups()
+			before := hook.n.Load()
+			p1, p2, p3, s := lookups()
+			if n := hook.n.Load() - before; n != 0 {
+				t.Errorf("cached lookups sent %d commands; want 0", n)
+			}
+			if p1.AccessHash != storage.Some[int64](1) || p2.ID != 7 || p3.ID != 7 || s.APIID != storage.Some[int64](1) {
+				t.Fatalf("cached values wrong: %+v %+v %+v %v", p1, p2, p3, s)
+			}
+			// The owner's own write is seen at once.
+			old.AccessHash = storage.Some[int64](2)
+			if err := a.UpdatePeers(ctx, []storage.Peer{old}); err != nil {
+				t.Fatal(err)
+			}
+			if p, _ := a.PeerByID(ctx, 7); p.AccessHash != storage.Some[int64](2) {
+				t.Errorf("after its own write the owner reads %v; want 2", p.AccessHash)
+			}
+
+			// A is frozen; its lease expires; B takes over and writes.
+			a.Lease().Abandon()
+			bs, _ := New(c, "acct", WithPrefix(prefix), WithLease(o))
+			if err := bs.Open(ctx); err != nil {
+				t.Fatal(err)
+			}
+			defer bs.Close()
+			if err := bs.UpdatePeers(ctx, []storage.Peer{{ID: 7, AccessHash: storage.Some[int64](99), Type: storage.PeerUser, Usernames: []string{"seven"}, PhoneNumber: "77"}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := bs.SetAPIID(ctx, storage.Some[int64](99)); err != nil {
+				t.Fatal(err)
+			}
+			p1, p2, p3, s = lookups()
+			for what, got := range map[string]storage.Null[int64]{"id": p1.AccessHash, "username": p2.AccessHash, "phone": p3.AccessHash, "api_id": s.APIID} {
+				if got != storage.Some[int64](99) {
+					t.Errorf("deposed owner's %s lookup = %v; want the new owner's 99 (the cache must not be served)", what, got)
+				}
+			}
+			if err := a.SetAPIID(ctx, storage.Some[int64](5)); !errors.Is(err, lock.ErrLeaseLost) {
+				t.Errorf("deposed owner's write: %v", err)
+			}
+		})
+	}
+}
