@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 	"github.com/tgsession/redisstore/internal/redistest"
 	"github.com/tgsession/redisstore/lock"
@@ -101,5 +102,44 @@ func TestCacheServesOwnerAndIsDroppedWithTheLease(t *testing.T) {
 				t.Errorf("deposed owner's write: %v", err)
 			}
 		})
+	}
+}
+
+// TestCachedRoundTrips: with the cache, a repeated lookup sends nothing.
+func TestCachedRoundTrips(t *testing.T) {
+	ctx := context.Background()
+	m := miniredis.RunT(t)
+	c := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer c.Close()
+	for _, sc := range allScripts { // so EVALSHA never falls back to EVAL here
+		if err := sc.Load(ctx, c).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hook := &countingHook{}
+	c.AddHook(hook)
+	s, err := New(c, "rt", WithLease(lock.Options{TTL: time.Minute}), WithCache(10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.UpdatePeers(ctx, []storage.Peer{{ID: 1, Type: storage.PeerUser, Usernames: []string{"one"}, PhoneNumber: "1"}}); err != nil {
+		t.Fatal(err)
+	}
+	for round, want := range []int64{4, 0} {
+		before := hook.n.Load()
+		_, e1 := s.PeerByID(ctx, 1)
+		_, e2 := s.PeerByUsername(ctx, "one")
+		_, e3 := s.PeerByPhoneNumber(ctx, "1")
+		_, e4 := s.Session(ctx)
+		if err := errors.Join(e1, e2, e3, e4); err != nil {
+			t.Fatal(err)
+		}
+		if got := hook.n.Load() - before; got > want {
+			t.Errorf("round %d: %d commands for four lookups; want at most %d", round, got, want)
+		}
 	}
 }

@@ -10,6 +10,7 @@
 //	tgsession peers NAME --id/--username/--phone
 //	tgsession rm NAME [--yes]            delete a session
 //	tgsession unlock NAME [--yes]        force-release a stuck worker's lease
+//	tgsession bench --redis URL          speed and memory against raw Redis
 //
 // Every command takes --redis URL (default $REDIS_URL), --prefix and --json;
 // run "tgsession help" or "tgsession CMD --help".
@@ -44,6 +45,8 @@ commands:
   peers     NAME --id N | --username U | --phone P
   rm        NAME [--yes]
   unlock    NAME [--yes]
+  bench     --redis URL [--duration 1s] [--memory-peers 1000000] [--json]
+            the store's speed and memory against raw Redis on the same server
 
 common flags: --redis URL (default $REDIS_URL), --prefix P (default "tgsession"), --json
 
@@ -97,6 +100,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		"peers":       c.peers,
 		"rm":          c.rm,
 		"unlock":      c.unlock,
+		"bench":       c.bench,
 	}
 	switch args[0] {
 	case "help", "-h", "--help":
