@@ -3,7 +3,9 @@ package redisstore
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"strconv"
+	"sync/atomic"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -156,6 +158,38 @@ func BenchmarkLookups(b *testing.B) {
 				b.Fatal(err)
 			}
 			if err := c.HGet(ctx, s.keys.peers, id).Err(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	for _, g := range []int{8, 64} {
+		b.Run(fmt.Sprintf("PeerByID/goroutines=%d", g), func(b *testing.B) {
+			b.SetParallelism(max(1, g/runtime.GOMAXPROCS(0)))
+			var next atomic.Int64
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := s.PeerByID(ctx, 1+next.Add(1)%n); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+	cached, err := New(c, "bench-cached-"+redistest.TempName(b), WithPrefix("bench"), WithLease(lock.Options{}), WithCache(n))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cached.Open(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = cached.Delete(ctx); _ = cached.Close() }()
+	if err := cached.UpdatePeers(ctx, benchPeers(n, 0)); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("PeerByID/owner-cache", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if _, err := cached.PeerByID(ctx, int64(1+i%n)); err != nil {
 				b.Fatal(err)
 			}
 		}
