@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/netip"
@@ -45,6 +46,28 @@ func openSession(ctx context.Context, f flags, name string, existing bool) (*red
 		return nil, nil, err
 	}
 	return s, client, nil
+}
+
+// withSession parses NAME and the flags (extra adds a command's own), opens
+// the existing session without a lease, runs fn, and closes everything.
+func (c *cli) withSession(ctx context.Context, args []string, synopsis string, extra func(*flag.FlagSet),
+	fn func(f flags, name string, st *redisstore.Store, client redis.UniversalClient) error) error {
+	var f flags
+	fs := c.flagSet(&f, synopsis)
+	if extra != nil {
+		extra(fs)
+	}
+	pos, err := parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	st, client, err := openSession(ctx, f, pos[0], true)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	defer st.Close()
+	return fn(f, pos[0], st, client)
 }
 
 func (c *cli) printJSON(v any) error {
@@ -444,125 +467,99 @@ func (c *cli) show(ctx context.Context, args []string) error {
 }
 
 func (c *cli) peers(ctx context.Context, args []string) error {
-	var f flags
 	var id, username, phone string
-	fs := c.flagSet(&f, "NAME --id N | --username U | --phone P")
-	fs.StringVar(&id, "id", "", "Bot-API style peer id")
-	fs.StringVar(&username, "username", "", "username (case and a leading @ ignored)")
-	fs.StringVar(&phone, "phone", "", "phone number")
-	pos, err := parse(fs, args, 1)
-	if err != nil {
-		return err
-	}
-	given := 0
-	for _, v := range []string{id, username, phone} {
-		if v != "" {
-			given++
+	return c.withSession(ctx, args, "NAME --id N | --username U | --phone P", func(fs *flag.FlagSet) {
+		fs.StringVar(&id, "id", "", "Bot-API style peer id")
+		fs.StringVar(&username, "username", "", "username (case and a leading @ ignored)")
+		fs.StringVar(&phone, "phone", "", "phone number")
+	}, func(f flags, _ string, st *redisstore.Store, _ redis.UniversalClient) error {
+		given := 0
+		for _, v := range []string{id, username, phone} {
+			if v != "" {
+				given++
+			}
 		}
-	}
-	if given != 1 {
-		return usageErr("give exactly one of --id, --username, --phone")
-	}
-	st, client, err := openSession(ctx, f, pos[0], true)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	defer st.Close()
-	var p storage.Peer
-	switch {
-	case id != "":
-		n, perr := strconv.ParseInt(id, 10, 64)
-		if perr != nil {
-			return usageErr("--id %q is not an integer", id)
+		if given != 1 {
+			return usageErr("give exactly one of --id, --username, --phone")
 		}
-		p, err = st.PeerByID(ctx, n)
-	case username != "":
-		p, err = st.PeerByUsername(ctx, username)
-	default:
-		p, err = st.PeerByPhoneNumber(ctx, phone)
-	}
-	if err != nil {
-		return err
-	}
-	if f.json {
-		return c.printJSON(map[string]any{"id": p.ID, "type": p.Type, "access_hash": ptr(p.AccessHash), "usernames": p.Usernames,
-			"phone_number": p.PhoneNumber, "min": p.Min, "last_update_on": p.LastUpdateOn, "input_peer": p.InputPeer().String()})
-	}
-	fmt.Fprintf(c.out, "%v\n  type %s, usernames %v, phone %q, min %v, cached %s\n", p.InputPeer(), p.Type, p.Usernames, p.PhoneNumber, p.Min,
-		time.Unix(p.LastUpdateOn, 0).UTC().Format(time.RFC3339))
-	return nil
+		var p storage.Peer
+		var err error
+		switch {
+		case id != "":
+			n, perr := strconv.ParseInt(id, 10, 64)
+			if perr != nil {
+				return usageErr("--id %q is not an integer", id)
+			}
+			p, err = st.PeerByID(ctx, n)
+		case username != "":
+			p, err = st.PeerByUsername(ctx, username)
+		default:
+			p, err = st.PeerByPhoneNumber(ctx, phone)
+		}
+		if err != nil {
+			return err
+		}
+		if f.json {
+			return c.printJSON(map[string]any{"id": p.ID, "type": p.Type, "access_hash": ptr(p.AccessHash), "usernames": p.Usernames,
+				"phone_number": p.PhoneNumber, "min": p.Min, "last_update_on": p.LastUpdateOn, "input_peer": p.InputPeer().String()})
+		}
+		fmt.Fprintf(c.out, "%v\n  type %s, usernames %v, phone %q, min %v, cached %s\n", p.InputPeer(), p.Type, p.Usernames, p.PhoneNumber, p.Min,
+			time.Unix(p.LastUpdateOn, 0).UTC().Format(time.RFC3339))
+		return nil
+	})
 }
 
 func (c *cli) rm(ctx context.Context, args []string) error {
-	var f flags
 	var yes bool
-	fs := c.flagSet(&f, "NAME [--yes]")
-	fs.BoolVar(&yes, "yes", false, "do not ask")
-	pos, err := parse(fs, args, 1)
-	if err != nil {
-		return err
-	}
-	st, client, err := openSession(ctx, f, pos[0], true)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	defer st.Close()
-	n, _ := st.PeerCount(ctx)
-	if err := c.confirm(yes, fmt.Sprintf("delete session %q and its %d cached peers", pos[0], n)); err != nil {
-		return err
-	}
-	if err := st.Delete(ctx); err != nil {
-		if errors.Is(err, lock.ErrHeld) {
-			return fmt.Errorf("session %q is owned by a running worker: stop it first, or tgsession unlock %s (nothing was changed)", pos[0], pos[0])
+	return c.withSession(ctx, args, "NAME [--yes]", func(fs *flag.FlagSet) {
+		fs.BoolVar(&yes, "yes", false, "do not ask")
+	}, func(f flags, name string, st *redisstore.Store, _ redis.UniversalClient) error {
+		n, _ := st.PeerCount(ctx)
+		if err := c.confirm(yes, fmt.Sprintf("delete session %q and its %d cached peers", name, n)); err != nil {
+			return err
 		}
-		return err
-	}
-	if f.json {
-		return c.printJSON(map[string]any{"deleted": pos[0], "peers": n})
-	}
-	fmt.Fprintf(c.out, "deleted %q (%d peers)\n", pos[0], n)
-	return nil
+		if err := st.Delete(ctx); err != nil {
+			if errors.Is(err, lock.ErrHeld) {
+				return fmt.Errorf("session %q is owned by a running worker: stop it first, or tgsession unlock %s (nothing was changed)", name, name)
+			}
+			return err
+		}
+		if f.json {
+			return c.printJSON(map[string]any{"deleted": name, "peers": n})
+		}
+		fmt.Fprintf(c.out, "deleted %q (%d peers)\n", name, n)
+		return nil
+	})
 }
 
 func (c *cli) unlock(ctx context.Context, args []string) error {
-	var f flags
 	var yes bool
-	fs := c.flagSet(&f, "NAME [--yes]")
-	fs.BoolVar(&yes, "yes", false, "do not ask")
-	pos, err := parse(fs, args, 1)
-	if err != nil {
-		return err
-	}
-	st, client, err := openSession(ctx, f, pos[0], true)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	defer st.Close()
-	li, err := lock.Inspect(ctx, client, st.LeaseKey())
-	if err != nil {
-		return err
-	}
-	if !li.Held {
-		if f.json {
-			return c.printJSON(map[string]any{"name": pos[0], "released": false, "owner": nil})
+	return c.withSession(ctx, args, "NAME [--yes]", func(fs *flag.FlagSet) {
+		fs.BoolVar(&yes, "yes", false, "do not ask")
+	}, func(f flags, name string, st *redisstore.Store, client redis.UniversalClient) error {
+		li, err := lock.Inspect(ctx, client, st.LeaseKey())
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(c.out, "session %q has no owner; nothing to unlock\n", pos[0])
+		if !li.Held {
+			if f.json {
+				return c.printJSON(map[string]any{"name": name, "released": false, "owner": nil})
+			}
+			fmt.Fprintf(c.out, "session %q has no owner; nothing to unlock\n", name)
+			return nil
+		}
+		fmt.Fprintf(c.errOut, "session %q is owned by %v, lease %.1fs left\n", name, li.Owner, li.TTL.Seconds())
+		if err := c.confirm(yes, "force-release it (the owner's writes are refused from now on)"); err != nil {
+			return err
+		}
+		ok, err := lock.ForceRelease(ctx, client, st.LeaseKey())
+		if err != nil {
+			return err
+		}
+		if f.json {
+			return c.printJSON(map[string]any{"name": name, "released": ok, "owner": li.Owner})
+		}
+		fmt.Fprintf(c.out, "unlocked %q (was %v)\n", name, li.Owner)
 		return nil
-	}
-	fmt.Fprintf(c.errOut, "session %q is owned by %v, lease %.1fs left\n", pos[0], li.Owner, li.TTL.Seconds())
-	if err := c.confirm(yes, "force-release it (the owner's writes are refused from now on)"); err != nil {
-		return err
-	}
-	ok, err := lock.ForceRelease(ctx, client, st.LeaseKey())
-	if err != nil {
-		return err
-	}
-	if f.json {
-		return c.printJSON(map[string]any{"name": pos[0], "released": ok, "owner": li.Owner})
-	}
-	fmt.Fprintf(c.out, "unlocked %q (was %v)\n", pos[0], li.Owner)
-	return nil
+	})
 }

@@ -28,9 +28,11 @@ type Sentinel struct {
 
 // SentinelAddrs returns the Sentinels' addresses, for
 // redis.UniversalOptions{Addrs: ..., MasterName: MasterName}.
-func (s *Sentinel) SentinelAddrs() []string {
-	var out []string
-	for _, x := range s.Sentinels {
+func (s *Sentinel) SentinelAddrs() []string { return addrs(s.Sentinels) }
+
+func addrs(servers []*Server) []string {
+	out := make([]string, 0, len(servers))
+	for _, x := range servers {
 		out = append(out, x.Addr)
 	}
 	return out
@@ -187,13 +189,7 @@ type Cluster struct {
 }
 
 // Addrs returns every node's address (seeds for redis.ClusterOptions).
-func (c *Cluster) Addrs() []string {
-	var out []string
-	for _, n := range c.Nodes {
-		out = append(out, n.Addr)
-	}
-	return out
-}
+func (c *Cluster) Addrs() []string { return addrs(c.Nodes) }
 
 // Client returns a go-redis cluster client with a 1 s state reload interval
 // (the option that keeps the failover gap near the promotion time).
