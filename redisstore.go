@@ -2,12 +2,14 @@
 // contract, package storage) in Redis through any go-redis v9
 // UniversalClient: a single server, Sentinel or Cluster.
 //
-// Data model (see keys.go for the exact keys): one hash per session with the
-// seven fields and a layout version, one hash per cached peer, index hashes
-// for username -> id and phone -> id, and a set of peer ids so Delete and
-// counting never scan the keyspace. Every key of a session shares one cluster
-// hash tag, and every multi-key write is one atomic Lua script (lua/*.lua)
-// that validates and reads everything before its first write.
+// Data model (layout 2, see keys.go for the exact keys): one hash with the
+// seven session fields and the layout version, one hash with every cached
+// peer of the session (id -> encoded row), and index hashes for username -> id
+// and phone -> id; nothing ever scans the keyspace. Every key of a session
+// shares one cluster hash tag, and every multi-key write is one atomic Lua
+// script (lua/*.lua) that validates and reads everything before its first
+// write. WithCache adds an owner-side cache; WithDurability waits for
+// replicas on critical writes.
 //
 // # Ownership
 //
