@@ -251,9 +251,14 @@ func Acquire(ctx context.Context, client redis.UniversalClient, key string, opts
 	if err != nil {
 		return nil, err
 	}
-	// Subscribe before the first attempt so no release goes unnoticed.
+	// Subscribe, and wait until Redis confirms it, before the first attempt,
+	// so that no release goes unnoticed. If pub/sub is unavailable the wait
+	// still ends: by the lease's TTL or PollInterval.
 	sub := client.Subscribe(ctx, Channel(key))
 	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("lock: waiting for %s: %w", key, ctx.Err())
+	}
 	released := sub.Channel()
 	var lastErr error
 	for {
