@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
@@ -17,7 +18,9 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/tgsession/redisstore/filestore"
 	"github.com/tgsession/redisstore/internal/redistest"
+	"github.com/tgsession/redisstore/storage"
 	_ "modernc.org/sqlite"
 )
 
@@ -152,6 +155,12 @@ func testStrings(t *testing.T) {
 			t.Errorf("%s: export = %q; want the imported string", name, got)
 		}
 	}
+	// --string - reads the string from stdin, wrapped and padded as pasted from a chat.
+	first := loadVectors(t)[0]["session_string"].(string)
+	must(t, tg(t, "\n"+first[:100]+"\n"+first[100:]+"==\n", append([]string{"import", "stdin", "--string", "-"}, e...)...), "import --string -")
+	if r := must(t, tg(t, "", append([]string{"export", "stdin"}, e...)...), "export stdin"); strings.TrimSpace(r.out) != first {
+		t.Errorf("string from stdin exported as %q", r.out)
+	}
 	// A Telethon string (built from the layout) round-trips through --format telethon.
 	key := make([]byte, 256)
 	for i := range key {
@@ -259,6 +268,33 @@ func testFileLsShowPeers(t *testing.T) {
 	}
 	fails(t, tg(t, "", append([]string{"peers", "my_account", "--id", "999"}, e...)...), 1, "ID not found: 999", "peers miss")
 	fails(t, tg(t, "", append([]string{"peers", "my_account", "--phone", "0000"}, e...)...), 1, "Phone number not found: 0000", "phone miss")
+}
+
+// testLargeFile imports a 6000-peer file: without a terminal, progress is
+// plain lines on stderr.
+func testLargeFile(t *testing.T) {
+	t.Parallel()
+	e := env(t)
+	path := filepath.Join(t.TempDir(), "big.session")
+	src := filestore.New(path)
+	ctx := context.Background()
+	if err := src.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var peers []storage.Peer
+	for i := int64(1); i <= 6000; i++ {
+		peers = append(peers, storage.Peer{ID: i, AccessHash: storage.Some(i), Type: storage.PeerUser, LastUpdateOn: 1795631487})
+	}
+	if err := src.ImportPeers(ctx, peers); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := must(t, tg(t, "", append([]string{"import", "big", "--file", path}, e...)...), "import a large file")
+	if !strings.Contains(r.out, "6000 peers") || !strings.Contains(r.err, "100% (6000/6000 peers)") || strings.Contains(r.err, "\r") {
+		t.Errorf("import progress: out %q err %q", r.out, r.err)
+	}
 }
 
 // TestUnlockKilledWorker: a worker process holds a session and is killed; the
@@ -398,7 +434,7 @@ func TestCLI(t *testing.T) {
 		for name, fn := range map[string]func(*testing.T){
 			"DemoEmbedded": testDemoEmbedded, "DemoRealRedis": testDemoRealRedis, "Strings": testStrings,
 			"FileLsShowPeers": testFileLsShowPeers, "UnlockKilledWorker": testUnlockKilledWorker, "BadInput": testBadInput,
-			"Bench": testBench,
+			"Bench": testBench, "LargeFile": testLargeFile,
 		} {
 			t.Run(name, fn)
 		}
