@@ -232,78 +232,69 @@ var telegramDCs = map[bool]map[int]string{
 }
 
 func (c *cli) exportCmd(ctx context.Context, args []string) error {
-	var f flags
 	var format, file, dcAddr string
 	var force bool
-	fs := c.flagSet(&f, "NAME [--format hydrogram|telethon|pyrogram-legacy] | NAME --file out.session")
-	fs.StringVar(&format, "format", "hydrogram", "string format: hydrogram (also Pyrogram >= 2), telethon, pyrogram-legacy")
-	fs.StringVar(&file, "file", "", "write a Hydrogram .session file instead of a string")
-	fs.StringVar(&dcAddr, "dc-addr", "", "telethon: the DC's ip:port (default: Telegram's address for the session's DC)")
-	fs.BoolVar(&force, "force", false, "overwrite an existing --file")
-	pos, err := parse(fs, args, 1)
-	if err != nil {
-		return err
-	}
-	st, client, err := openSession(ctx, f, pos[0], true)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	defer st.Close()
-	if file != "" {
-		if _, err := os.Stat(file); err == nil && !force {
-			return fmt.Errorf("%s exists: pass --force to overwrite it (nothing was changed)", file)
+	return c.withSession(ctx, args, "NAME [--format hydrogram|telethon|pyrogram-legacy] | NAME --file out.session", func(fs *flag.FlagSet) {
+		fs.StringVar(&format, "format", "hydrogram", "string format: hydrogram (also Pyrogram >= 2), telethon, pyrogram-legacy")
+		fs.StringVar(&file, "file", "", "write a Hydrogram .session file instead of a string")
+		fs.StringVar(&dcAddr, "dc-addr", "", "telethon: the DC's ip:port (default: Telegram's address for the session's DC)")
+		fs.BoolVar(&force, "force", false, "overwrite an existing --file")
+	}, func(f flags, name string, st *redisstore.Store, _ redis.UniversalClient) error {
+		if file != "" {
+			if _, err := os.Stat(file); err == nil && !force {
+				return fmt.Errorf("%s exists: pass --force to overwrite it (nothing was changed)", file)
+			}
+			_ = os.Remove(file)
+			dst := filestore.New(file)
+			if err := dst.Open(ctx); err != nil {
+				return err
+			}
+			defer dst.Close()
+			total, _ := st.PeerCount(ctx)
+			n, err := storage.Copy(ctx, dst, st, storage.CopyOptions{BatchSize: 1000, Progress: c.progress(total, "peers")})
+			c.progressDone(total)
+			if err != nil {
+				_ = dst.Delete(ctx)
+				return err
+			}
+			if f.json {
+				return c.printJSON(map[string]any{"name": name, "file": file, "peers": n})
+			}
+			fmt.Fprintf(c.out, "wrote %s: session and %d peers\n", file, n)
+			return nil
 		}
-		_ = os.Remove(file)
-		dst := filestore.New(file)
-		if err := dst.Open(ctx); err != nil {
+		sess, err := st.Session(ctx)
+		if err != nil {
 			return err
 		}
-		defer dst.Close()
-		total, _ := st.PeerCount(ctx)
-		n, err := storage.Copy(ctx, dst, st, storage.CopyOptions{BatchSize: 1000, Progress: c.progress(total, "peers")})
-		c.progressDone(total)
+		var out string
+		switch format {
+		case "hydrogram", "pyrogram":
+			out, err = storage.ExportSessionString(sess)
+		case "pyrogram-legacy":
+			out, err = sessionstring.EncodePyrogramLegacy(toFields(sess))
+		case "telethon":
+			fields := toFields(sess)
+			addr := dcAddr
+			if addr == "" {
+				addr = telegramDCs[sess.TestMode.V][sess.DCID.V]
+			}
+			if fields.Addr, err = netip.ParseAddrPort(addr); err != nil {
+				return usageErr("telethon needs the DC address: no default for dc %v (test mode %v); pass --dc-addr ip:port", sess.DCID, sess.TestMode)
+			}
+			out, err = sessionstring.EncodeTelethon(fields)
+		default:
+			return usageErr("unknown --format %q: use hydrogram, telethon or pyrogram-legacy", format)
+		}
 		if err != nil {
-			_ = dst.Delete(ctx)
 			return err
 		}
 		if f.json {
-			return c.printJSON(map[string]any{"name": pos[0], "file": file, "peers": n})
+			return c.printJSON(map[string]any{"name": name, "format": format, "session_string": out})
 		}
-		fmt.Fprintf(c.out, "wrote %s: session and %d peers\n", file, n)
+		fmt.Fprintln(c.out, out)
 		return nil
-	}
-	sess, err := st.Session(ctx)
-	if err != nil {
-		return err
-	}
-	var out string
-	switch format {
-	case "hydrogram", "pyrogram":
-		out, err = storage.ExportSessionString(sess)
-	case "pyrogram-legacy":
-		out, err = sessionstring.EncodePyrogramLegacy(toFields(sess))
-	case "telethon":
-		fields := toFields(sess)
-		addr := dcAddr
-		if addr == "" {
-			addr = telegramDCs[sess.TestMode.V][sess.DCID.V]
-		}
-		if fields.Addr, err = netip.ParseAddrPort(addr); err != nil {
-			return usageErr("telethon needs the DC address: no default for dc %v (test mode %v); pass --dc-addr ip:port", sess.DCID, sess.TestMode)
-		}
-		out, err = sessionstring.EncodeTelethon(fields)
-	default:
-		return usageErr("unknown --format %q: use hydrogram, telethon or pyrogram-legacy", format)
-	}
-	if err != nil {
-		return err
-	}
-	if f.json {
-		return c.printJSON(map[string]any{"name": pos[0], "format": format, "session_string": out})
-	}
-	fmt.Fprintln(c.out, out)
-	return nil
+	})
 }
 
 func toFields(s storage.Session) sessionstring.Session {

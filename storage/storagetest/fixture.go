@@ -80,6 +80,20 @@ func loadFixture() (*fixture, error) {
 	return &f, nil
 }
 
+// mustFixture loads the Hydrogram fixture and its session fields.
+func mustFixture(t *testing.T) (*fixture, storage.Session) {
+	t.Helper()
+	f, err := loadFixture()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := f.session()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, sess
+}
+
 func (f *fixture) session() (storage.Session, error) {
 	key, err := hex.DecodeString(f.Session.AuthKeyHex)
 	if err != nil {
@@ -158,15 +172,8 @@ func HydrogramReferenceNow() int64 {
 func LoadHydrogramFixture(t *testing.T, st storage.Storage, clock *Clock) {
 	t.Helper()
 	ctx := context.Background()
-	f, err := loadFixture()
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, sess := mustFixture(t)
 	clock.Set(f.ReferenceNow)
-	sess, err := f.session()
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := st.SetSession(ctx, sess); err != nil {
 		t.Fatalf("SetSession: %v", err)
 	}
@@ -217,14 +224,7 @@ func LoadHydrogramFixture(t *testing.T, st storage.Storage, clock *Clock) {
 func CheckHydrogramFixture(t *testing.T, st storage.Storage, clock *Clock) {
 	t.Helper()
 	ctx := context.Background()
-	f, err := loadFixture()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sess, err := f.session()
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, sess := mustFixture(t)
 	clock.Set(f.ReferenceNow)
 	got, err := st.Session(ctx)
 	if err != nil {

@@ -477,14 +477,7 @@ func (s suite) testExportSessionString(t *testing.T) {
 	if _, err := st.ExportSessionString(ctx); !errors.Is(err, storage.ErrIncomplete) {
 		t.Errorf("export of a new session: err = %v; want ErrIncomplete", err)
 	}
-	f, err := loadFixture()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sess, err := f.session()
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, sess := mustFixture(t)
 	if err := st.SetSession(ctx, sess); err != nil {
 		t.Fatalf("SetSession: %v", err)
 	}
@@ -508,14 +501,7 @@ func (s suite) testExportSessionString(t *testing.T) {
 
 func (s suite) testImportSessionString(t *testing.T) {
 	ctx := context.Background()
-	f, err := loadFixture()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fixture, err := f.session()
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, fixture := mustFixture(t)
 	key := testKey(40)
 	legacy, err := sessionstring.EncodePyrogramLegacy(sessionstring.Session{DCID: 4, TestMode: true, AuthKey: key, UserID: 5000000000, IsBot: true})
 	if err != nil {
