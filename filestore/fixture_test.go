@@ -11,7 +11,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
@@ -292,7 +291,7 @@ func TestMigrations(t *testing.T) {
 func TestNewFileLikeHydrogram(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "new.session")
-	s := openFile(t, path, storagetest.NewClock(time.Now().Unix()))
+	s := openFile(t, path, storagetest.NewClock(storagetest.HydrogramReferenceNow()))
 	s.Close()
 	want := dumpFile(t, fixtureCopy(t))
 	got := dumpFile(t, path)

@@ -29,7 +29,7 @@ func openSession(ctx context.Context, f flags, name string, existing bool) (*red
 	if err != nil {
 		return nil, nil, exitError{2, err}
 	}
-	opts := []redisstore.Option{redisstore.Unfenced(), redisstore.WithPrefix(f.prefix)}
+	opts := []redisstore.Option{redisstore.Unfenced(), redisstore.WithPrefix(f.prefix), redisstore.WithClock(f.clock)}
 	if existing {
 		opts = append(opts, redisstore.OpenExisting())
 	}

@@ -14,6 +14,13 @@
 //
 // Every command takes --redis URL (default $REDIS_URL), --prefix and --json;
 // run "tgsession help" or "tgsession CMD --help".
+//
+// For tests, every command also takes a hidden --now (unix seconds or RFC
+// 3339): the time the command takes as "now" for the store's clock (username
+// expiry, last_update_on, Save) instead of the system clock. The CLI tests pin
+// it wherever an outcome depends on the day, and run their time-sensitive
+// checks a second time with the clock 30 days ahead (TestCLIClockAhead).
+// Lease timing never uses it: leases run on the monotonic clock.
 package main
 
 import (
@@ -23,7 +30,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 )
 
 func main() {
@@ -129,7 +138,46 @@ type flags struct {
 	redis  string
 	prefix string
 	json   bool
+	now    nowFlag // hidden: the clock, for tests
 }
+
+// nowFlag is the hidden --now flag: the time the command takes as "now"
+// (unix seconds or RFC 3339) instead of the system clock. It exists for tests,
+// so that a check on cached usernames (which expire storage.UsernameTTL after
+// they were written) does not depend on the day it runs; operators never need
+// it. It does not move lease timing, which runs on the monotonic clock.
+type nowFlag struct{ t time.Time }
+
+func (n *nowFlag) String() string {
+	if n == nil || n.t.IsZero() {
+		return ""
+	}
+	return n.t.UTC().Format(time.RFC3339)
+}
+
+func (n *nowFlag) Set(v string) error {
+	if sec, err := strconv.ParseInt(v, 10, 64); err == nil {
+		n.t = time.Unix(sec, 0)
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return fmt.Errorf("want unix seconds or RFC 3339 (2006-01-02T15:04:05Z)")
+	}
+	n.t = t
+	return nil
+}
+
+// clock returns the command's clock: the system clock unless --now was given.
+func (f flags) clock() time.Time {
+	if f.now.t.IsZero() {
+		return time.Now()
+	}
+	return f.now.t
+}
+
+// hiddenFlags are accepted by every command but not listed in --help.
+var hiddenFlags = map[string]bool{"now": true}
 
 func (c *cli) flagSet(f *flags, synopsis string) *flag.FlagSet {
 	fs := flag.NewFlagSet(c.command, flag.ContinueOnError)
@@ -137,9 +185,17 @@ func (c *cli) flagSet(f *flags, synopsis string) *flag.FlagSet {
 	fs.StringVar(&f.redis, "redis", "", "Redis URL (default $REDIS_URL); see tgsession help")
 	fs.StringVar(&f.prefix, "prefix", "tgsession", "key prefix (namespace) of the sessions")
 	fs.BoolVar(&f.json, "json", false, "print JSON for scripts")
+	fs.Var(&f.now, "now", "(tests) the time taken as now: unix seconds or RFC 3339")
 	fs.Usage = func() {
 		fmt.Fprintf(c.errOut, "usage: tgsession %s %s\n\nflags:\n", c.command, synopsis)
-		fs.PrintDefaults()
+		shown := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
+		shown.SetOutput(c.errOut)
+		fs.VisitAll(func(fl *flag.Flag) {
+			if !hiddenFlags[fl.Name] {
+				shown.Var(fl.Value, fl.Name, fl.Usage)
+			}
+		})
+		shown.PrintDefaults()
 	}
 	return fs
 }

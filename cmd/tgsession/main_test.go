@@ -13,14 +13,18 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tgsession/redisstore/filestore"
 	"github.com/tgsession/redisstore/internal/redistest"
 	"github.com/tgsession/redisstore/storage"
+	"github.com/tgsession/redisstore/storage/storagetest"
 	_ "modernc.org/sqlite"
 )
 
@@ -123,10 +127,6 @@ func testDemoRealRedis(t *testing.T) {
 	checkDemo(t, tg(t, "", append([]string{"demo"}, env(t)...)...))
 }
 
-type vector struct {
-	Name, Format, SessionString string `json:"-"`
-}
-
 func loadVectors(t *testing.T) []map[string]any {
 	b, err := os.ReadFile("../../sessionstring/testdata/session_strings.json")
 	if err != nil {
@@ -224,10 +224,82 @@ func fixtureFile(t *testing.T) string {
 	return p
 }
 
-// TestFileLsShowPeers: import Hydrogram's .session file, export it back (same
-// schema and rows), and read it with ls, show and peers, as tables and JSON.
-func testFileLsShowPeers(t *testing.T) {
+// clock is the harness's "now" for the time-sensitive checks: they run once on
+// the binary's own clock (ahead 0, no --now) and once, in TestCLIClockAhead,
+// with every command told it is 30 days later. A check that compares fixture
+// timestamps with whatever day the suite runs on fails the second run at once
+// instead of three days after it was written. Commands that must see a
+// particular time pin it with their own --now, which tg keeps.
+type clock struct{ ahead time.Duration }
+
+func (c clock) now() time.Time { return time.Now().Add(c.ahead) }
+
+// tg runs the binary like the package-level tg, adding --now when the clock is
+// moved and the command did not pin its own time.
+func (c clock) tg(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	if c.ahead != 0 && !slices.Contains(args, "--now") {
+		args = append(args, "--now", strconv.FormatInt(c.now().Unix(), 10))
+	}
+	return tg(t, stdin, args...)
+}
+
+// fixtureNow pins a command to the time at which the Hydrogram fixture's
+// usernames are fresh (its recorded reference time).
+func fixtureNow(offset time.Duration) []string {
+	return []string{"--now", strconv.FormatInt(storagetest.HydrogramReferenceNow()+int64(offset/time.Second), 10)}
+}
+
+// timeSensitive are the CLI checks whose outcome depends on "now".
+var timeSensitive = map[string]func(*testing.T, clock){
+	"FileLsShowPeers": testFileLsShowPeers,
+	"FreshUsername":   testFreshUsername,
+}
+
+// TestCLIClockAhead runs the time-sensitive checks as if the suite ran 30
+// days from today.
+func TestCLIClockAhead(t *testing.T) {
 	t.Parallel()
+	for name, fn := range timeSensitive {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, clock{ahead: 30 * 24 * time.Hour})
+		})
+	}
+}
+
+// testFreshUsername: a username cached "now" (by the harness's clock) resolves
+// on the command's clock, and expires UsernameTTL later.
+func testFreshUsername(t *testing.T, clk clock) {
+	e := env(t)
+	path := filepath.Join(t.TempDir(), "fresh.session")
+	written := clk.now().Unix()
+	src := filestore.New(path)
+	ctx := context.Background()
+	if err := src.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.ImportPeers(ctx, []storage.Peer{{ID: 4242, AccessHash: storage.Some[int64](7), Type: storage.PeerUser,
+		Usernames: []string{"fresh_name"}, LastUpdateOn: written}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Close(); err != nil {
+		t.Fatal(err)
+	}
+	must(t, clk.tg(t, "", append([]string{"import", "fresh", "--file", path}, e...)...), "import")
+	r := must(t, clk.tg(t, "", append([]string{"peers", "fresh", "--username", "@Fresh_Name"}, e...)...), "peers --username, fresh")
+	if !strings.Contains(r.out, "InputPeerUser(user_id=4242, access_hash=7)") {
+		t.Errorf("peers: %q", r.out)
+	}
+	later := []string{"--now", strconv.FormatInt(written+storage.UsernameTTL+1, 10)}
+	fails(t, clk.tg(t, "", append(append([]string{"peers", "fresh", "--username", "fresh_name"}, e...), later...)...),
+		1, "Username expired: fresh_name", "peers --username after the TTL")
+}
+
+// testFileLsShowPeers: import Hydrogram's .session file, export it back (same
+// schema and rows), and read it with ls, show and peers, as tables and JSON.
+func testFileLsShowPeers(t *testing.T, clk clock) {
+	tg := clk.tg
 	e := env(t)
 	in := fixtureFile(t)
 	want := dumpRows(t, in)
@@ -262,10 +334,14 @@ func testFileLsShowPeers(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.out), &one); err != nil || one["api_id"] != 12345.0 || one["auth_key_id"] == "" {
 		t.Errorf("show --json = %s (%v)", r.out, err)
 	}
-	r = must(t, tg(t, "", append([]string{"peers", "my_account", "--username", "@BotFather"}, e...)...), "peers --username")
+	// The fixture's usernames are fresh at its reference time, and expired
+	// storage.UsernameTTL later (Hydrogram's rule).
+	r = must(t, tg(t, "", append(append([]string{"peers", "my_account", "--username", "@BotFather"}, e...), fixtureNow(0)...)...), "peers --username")
 	if !strings.Contains(r.out, "InputPeerUser(user_id=93372553, access_hash=9223372036854775807)") {
 		t.Errorf("peers: %q", r.out)
 	}
+	fails(t, tg(t, "", append(append([]string{"peers", "my_account", "--username", "@BotFather"}, e...), fixtureNow(9*time.Hour)...)...),
+		1, "Username expired: @BotFather", "peers --username, 9 hours after the fixture")
 	fails(t, tg(t, "", append([]string{"peers", "my_account", "--id", "999"}, e...)...), 1, "ID not found: 999", "peers miss")
 	fails(t, tg(t, "", append([]string{"peers", "my_account", "--phone", "0000"}, e...)...), 1, "Phone number not found: 0000", "phone miss")
 }
@@ -433,10 +509,16 @@ func TestCLI(t *testing.T) {
 	t.Run("group", func(t *testing.T) {
 		for name, fn := range map[string]func(*testing.T){
 			"DemoEmbedded": testDemoEmbedded, "DemoRealRedis": testDemoRealRedis, "Strings": testStrings,
-			"FileLsShowPeers": testFileLsShowPeers, "UnlockKilledWorker": testUnlockKilledWorker, "BadInput": testBadInput,
+			"UnlockKilledWorker": testUnlockKilledWorker, "BadInput": testBadInput,
 			"Bench": testBench, "LargeFile": testLargeFile,
 		} {
 			t.Run(name, fn)
+		}
+		for name, fn := range timeSensitive {
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				fn(t, clock{})
+			})
 		}
 	})
 	var keys [][]byte
