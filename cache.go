@@ -55,6 +55,10 @@ func clonePeer(p storage.Peer) storage.Peer {
 func (c *ownerCache) peer(id int64) (storage.Peer, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.peerLocked(id)
+}
+
+func (c *ownerCache) peerLocked(id int64) (storage.Peer, bool) {
 	e, ok := c.byID[id]
 	if !ok {
 		return storage.Peer{}, false
@@ -63,20 +67,21 @@ func (c *ownerCache) peer(id int64) (storage.Peer, bool) {
 	return clonePeer(e.Value.(*cached).peer), true
 }
 
-// peerBy returns the cached holder of a username or phone.
-func (c *ownerCache) peerBy(index map[string]int64, key string) (storage.Peer, bool) {
+// byIndex returns the cached holder of a username (phone false) or a phone
+// number (phone true). The index maps are read under the mutex: clear
+// replaces their contents concurrently.
+func (c *ownerCache) byIndex(phone bool, key string) (storage.Peer, bool) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	index := c.byName
+	if phone {
+		index = c.byPhone
+	}
 	id, ok := index[key]
-	c.mu.Unlock()
 	if !ok {
 		return storage.Peer{}, false
 	}
-	return c.peer(id)
-}
-
-func (c *ownerCache) byUsername(u string) (storage.Peer, bool) { return c.peerBy(c.byName, u) }
-func (c *ownerCache) byPhoneNumber(p string) (storage.Peer, bool) {
-	return c.peerBy(c.byPhone, p)
+	return c.peerLocked(id)
 }
 
 // fill caches a peer read from Redis at generation gen; name or phone, if
@@ -193,8 +198,8 @@ func (c *ownerCache) clear() {
 	defer c.mu.Unlock()
 	c.gen++
 	c.lru.Init()
-	c.byID = map[int64]*list.Element{}
-	c.byName = map[string]int64{}
-	c.byPhone = map[string]int64{}
+	clear(c.byID)
+	clear(c.byName)
+	clear(c.byPhone)
 	c.session = nil
 }

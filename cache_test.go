@@ -3,6 +3,9 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -141,5 +144,83 @@ func TestCachedRoundTrips(t *testing.T) {
 		if got := hook.n.Load() - before; got > want {
 			t.Errorf("round %d: %d commands for four lookups; want at most %d", round, got, want)
 		}
+	}
+}
+
+// TestCacheLookupsWhileLeaseFlaps hammers username and phone lookups (served
+// from the owner cache) while the lease is lost and regained, so the cache is
+// cleared under the readers' feet. Run with -race: the index maps must only
+// be read under the cache's mutex.
+func TestCacheLookupsWhileLeaseFlaps(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := realBackend().client(t)
+	o := lock.Options{TTL: 200 * time.Millisecond, RenewEvery: 20 * time.Millisecond, PollInterval: 5 * time.Millisecond}
+	s, err := New(c, "flap", WithPrefix("flap-"+redistest.TempName(t)), WithLease(o), WithCache(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Delete(ctx); _ = s.Close() }()
+	var peers []storage.Peer
+	for i := int64(1); i <= 20; i++ {
+		peers = append(peers, storage.Peer{ID: i, AccessHash: storage.Some(i), Type: storage.PeerUser,
+			Usernames: []string{fmt.Sprintf("flap_%d", i)}, PhoneNumber: fmt.Sprintf("1555%d", i)})
+	}
+	if err := s.UpdatePeers(ctx, peers); err != nil {
+		t.Fatal(err)
+	}
+
+	stop := make(chan struct{})
+	var served atomic.Int64
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := g; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				id := int64(1 + i%20)
+				p1, err1 := s.PeerByUsername(ctx, fmt.Sprintf("flap_%d", id))
+				p2, err2 := s.PeerByPhoneNumber(ctx, fmt.Sprintf("1555%d", id))
+				if err1 == nil && err2 == nil {
+					if p1.ID != id || p2.ID != id {
+						t.Errorf("lookup %d returned peers %d and %d", id, p1.ID, p2.ID)
+						return
+					}
+					served.Add(1)
+				}
+			}
+		}()
+	}
+	// Lose the lease (an operator's force-release, noticed at the next
+	// renewal) and take it back, several times.
+	flaps := 0
+	for range 5 {
+		l := s.Lease()
+		if _, err := lock.ForceRelease(ctx, c, s.LeaseKey()); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-l.Lost():
+		case <-time.After(5 * time.Second):
+			t.Fatal("the lease was not reported lost after a force-release")
+		}
+		if err := s.Open(ctx); err != nil {
+			t.Fatal(err)
+		}
+		flaps++
+		time.Sleep(20 * time.Millisecond) // let the readers refill the cache
+	}
+	close(stop)
+	wg.Wait()
+	if flaps != 5 || served.Load() == 0 {
+		t.Errorf("%d flaps, %d lookups served; want 5 and some", flaps, served.Load())
 	}
 }

@@ -670,7 +670,7 @@ func (s *Store) PeerByUsername(ctx context.Context, username string) (storage.Pe
 	var gen uint64
 	p, ok, err := storage.Peer{}, false, error(nil)
 	if c != nil {
-		p, ok = c.byUsername(n)
+		p, ok = c.byIndex(false, n)
 		gen = c.generation()
 	}
 	if !ok {
@@ -704,7 +704,7 @@ func (s *Store) PeerByPhoneNumber(ctx context.Context, phone string) (storage.Pe
 	var gen uint64
 	p, ok, err := storage.Peer{}, false, error(nil)
 	if c != nil {
-		p, ok = c.byPhoneNumber(n)
+		p, ok = c.byIndex(true, n)
 		gen = c.generation()
 	}
 	if !ok {
