@@ -84,9 +84,10 @@ func (c *ownerCache) byIndex(phone bool, key string) (storage.Peer, bool) {
 	return c.peerLocked(id)
 }
 
-// fill caches a peer read from Redis at generation gen; name or phone, if
-// not empty, is the index key it was found by.
-func (c *ownerCache) fill(gen uint64, p storage.Peer, name, phone string) {
+// fill caches a peer read from Redis at generation gen. key, if not empty,
+// is the index key it was found by: a phone number when phone is set, else a
+// username.
+func (c *ownerCache) fill(gen uint64, p storage.Peer, phone bool, key string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if gen != c.gen || c.max <= 0 {
@@ -101,23 +102,18 @@ func (c *ownerCache) fill(gen uint64, p storage.Peer, name, phone string) {
 		c.lru.MoveToFront(e)
 	}
 	entry := e.Value.(*cached)
-	if name != "" {
-		if old, ok := c.byName[name]; ok && old != p.ID {
+	if key != "" {
+		index, keys := c.byName, &entry.names
+		if phone {
+			index, keys = c.byPhone, &entry.phones
+		}
+		if old, ok := index[key]; ok && old != p.ID {
 			if oe, ok := c.byID[old]; ok {
 				c.removeLocked(oe)
 			}
 		}
-		c.byName[name] = p.ID
-		entry.names = append(entry.names, name)
-	}
-	if phone != "" {
-		if old, ok := c.byPhone[phone]; ok && old != p.ID {
-			if oe, ok := c.byID[old]; ok {
-				c.removeLocked(oe)
-			}
-		}
-		c.byPhone[phone] = p.ID
-		entry.phones = append(entry.phones, phone)
+		index[key] = p.ID
+		*keys = append(*keys, key)
 	}
 	for c.lru.Len() > c.max {
 		c.removeLocked(c.lru.Back())

@@ -20,11 +20,11 @@ func TestCacheNeedsLease(t *testing.T) {
 	t.Parallel()
 	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
 	defer c.Close()
-	if _, err := New(c, "x", Unfenced(), WithCache(10)); err == nil {
-		t.Error("WithCache on an Unfenced store was accepted")
+	if _, err := New(c, "x", Options{Mode: Unfenced, CacheSize: 10}); err == nil {
+		t.Error("CacheSize on an Unfenced store was accepted")
 	}
-	if _, err := New(c, "x", WithLease(lock.Options{}), WithCache(0)); err == nil {
-		t.Error("WithCache(0) was accepted")
+	if _, err := New(c, "x", Options{Mode: Leased, CacheSize: -1}); err == nil {
+		t.Error("CacheSize -1 was accepted")
 	}
 }
 
@@ -42,7 +42,7 @@ func TestCacheServesOwnerAndIsDroppedWithTheLease(t *testing.T) {
 			c.AddHook(hook)
 			prefix := "cache-" + redistest.TempName(t)
 			o := lock.Options{TTL: 300 * time.Millisecond, RenewEvery: 50 * time.Millisecond, PollInterval: 20 * time.Millisecond}
-			a, _ := New(c, "acct", WithPrefix(prefix), WithLease(o), WithCache(1000))
+			a, _ := New(c, "acct", Options{Mode: Leased, Prefix: prefix, Lease: o, CacheSize: 1000})
 			if err := a.Open(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -84,7 +84,7 @@ func TestCacheServesOwnerAndIsDroppedWithTheLease(t *testing.T) {
 
 			// A is frozen; its lease expires; B takes over and writes.
 			a.Lease().Abandon()
-			bs, _ := New(c, "acct", WithPrefix(prefix), WithLease(o))
+			bs, _ := New(c, "acct", Options{Mode: Leased, Prefix: prefix, Lease: o})
 			if err := bs.Open(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -121,7 +121,7 @@ func TestCachedRoundTrips(t *testing.T) {
 	}
 	hook := &countingHook{}
 	c.AddHook(hook)
-	s, err := New(c, "rt", WithLease(lock.Options{TTL: time.Minute}), WithCache(10))
+	s, err := New(c, "rt", Options{Mode: Leased, Lease: lock.Options{TTL: time.Minute}, CacheSize: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestCacheLookupsWhileLeaseFlaps(t *testing.T) {
 	ctx := context.Background()
 	c := realBackend().client(t)
 	o := lock.Options{TTL: 200 * time.Millisecond, RenewEvery: 20 * time.Millisecond, PollInterval: 5 * time.Millisecond}
-	s, err := New(c, "flap", WithPrefix("flap-"+redistest.TempName(t)), WithLease(o), WithCache(100))
+	s, err := New(c, "flap", Options{Mode: Leased, Prefix: "flap-" + redistest.TempName(t), Lease: o, CacheSize: 100})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,26 @@ import (
 	"github.com/tgsession/redisstore/storage"
 )
 
+// The codecs between Go values and the strings stored in Redis (the layout
+// is described in keys.go).
+
+// authKeyRaw marks an auth key stored as plain bytes. The envelope leaves room
+// for an encrypted form; a value with another marker is refused.
+const authKeyRaw = "raw:"
+
+// layoutError reports data this code does not read: a session stored with
+// another layout version (stored is what the session records, "" for none).
+func layoutError(stored string) error {
+	n, err := strconv.Atoi(stored)
+	switch {
+	case err == nil && n > LayoutVersion:
+		return fmt.Errorf("%w: the session is stored in layout %d, this code reads layout %d: upgrade tgsession", storage.ErrLayoutVersion, n, LayoutVersion)
+	case err == nil && n > 0:
+		return fmt.Errorf("%w: the session is stored in layout %d, this code reads layout %d: export it with the tgsession that wrote it and import it with this one", storage.ErrLayoutVersion, n, LayoutVersion)
+	}
+	return fmt.Errorf("%w: the session records layout %q, which no tgsession writes: it was not written by tgsession, or was changed by hand", storage.ErrLayoutVersion, stored)
+}
+
 // encodeSession returns field/value pairs for set_fields.lua; "" is NULL.
 func encodeSession(s storage.Session, which storage.Field) []any {
 	var out []any
@@ -50,7 +70,7 @@ func nullBool(v storage.Null[bool]) string {
 func decodeSession(m map[string]string) (storage.Session, error) {
 	var s storage.Session
 	if v := m["layout"]; v != strconv.Itoa(LayoutVersion) {
-		return s, fmt.Errorf("%w (stored layout %q, this code knows %d)", storage.ErrLayoutVersion, v, LayoutVersion)
+		return s, layoutError(v)
 	}
 	var err error
 	field := func(name string, parse func(string) error) {
@@ -65,7 +85,7 @@ func decodeSession(m map[string]string) (storage.Session, error) {
 	field("test_mode", func(v string) error { return parseBool(v, &s.TestMode) })
 	field("auth_key", func(v string) error {
 		if !strings.HasPrefix(v, authKeyRaw) {
-			return fmt.Errorf("%w: auth key stored in an unknown form", storage.ErrLayoutVersion)
+			return fmt.Errorf("%w: the auth key is stored in a form this code does not read (not %q): written by a newer tgsession, or changed by hand", storage.ErrLayoutVersion, authKeyRaw)
 		}
 		s.AuthKey = storage.AuthKey(v[len(authKeyRaw):])
 		return s.AuthKey.Validate()
@@ -101,7 +121,33 @@ func parseBool(v string, dst *storage.Null[bool]) error {
 	return nil
 }
 
-// decodeRow parses a peer row "type|access_hash|usernames|phone|min|last_update_on".
+// appendRow appends p's row "type|access_hash|usernames|phone|min|last_update_on"
+// (the layout in keys.go). p must be normalized (storage.NormalizePeers): no
+// field then contains '|'.
+func appendRow(b []byte, p storage.Peer) []byte {
+	b = append(b, p.Type...)
+	b = append(b, '|')
+	if p.AccessHash.Valid {
+		b = strconv.AppendInt(b, p.AccessHash.V, 10)
+	}
+	b = append(b, '|')
+	for i, u := range p.Usernames {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = append(b, u...)
+	}
+	b = append(b, '|')
+	b = append(b, p.PhoneNumber...)
+	b = append(b, '|')
+	if p.Min {
+		b = append(b, '1')
+	}
+	b = append(b, '|')
+	return strconv.AppendInt(b, p.LastUpdateOn, 10)
+}
+
+// decodeRow parses the row of peer id (the inverse of appendRow).
 func decodeRow(id int64, row string) (storage.Peer, error) {
 	f := strings.Split(row, "|")
 	if len(f) != 6 {

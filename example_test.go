@@ -22,7 +22,7 @@ func Example() {
 	defer client.Close()
 
 	// A worker owns its session: Open waits for the lease, Close hands it over.
-	store, err := redisstore.New(client, "my_account", redisstore.WithLease(lock.Options{}))
+	store, err := redisstore.New(client, "my_account", redisstore.Options{Mode: redisstore.Leased, Lease: lock.Options{TTL: 15 * time.Second}})
 	if err != nil {
 		panic(err)
 	}
@@ -47,7 +47,7 @@ func ExampleStore_UpdatePeers() {
 	defer client.Close()
 
 	now := time.Unix(1795631487, 0)
-	store, _ := redisstore.New(client, "bot", redisstore.Unfenced(), redisstore.WithClock(func() time.Time { return now }))
+	store, _ := redisstore.New(client, "bot", redisstore.Options{Mode: redisstore.Unfenced, Clock: func() time.Time { return now }})
 	_ = store.Open(ctx)
 
 	err := store.UpdatePeers(ctx, []storage.Peer{
@@ -82,7 +82,7 @@ func ExampleListSessions() {
 	defer client.Close()
 
 	for _, name := range []string{"alpha", "beta"} {
-		s, _ := redisstore.New(client, name, redisstore.Unfenced(), redisstore.WithPrefix("tenant-7"))
+		s, _ := redisstore.New(client, name, redisstore.Options{Mode: redisstore.Unfenced, Prefix: "tenant-7"})
 		_ = s.Open(ctx)
 	}
 	names, _ := redisstore.ListSessions(ctx, client, "tenant-7")

@@ -6,17 +6,42 @@ import (
 	"strings"
 )
 
-// DefaultPrefix is the key prefix used when WithPrefix is not given.
+// DefaultPrefix is the key prefix used when Options.Prefix is empty.
 const DefaultPrefix = "tgsession"
 
-// Key layout for a session named N under prefix P (E = escapeName(N)):
+// LayoutVersion is the data layout this code writes and reads: the one
+// described here. Open refuses a session stored with another layout
+// (storage.ErrLayoutVersion), and every write script checks it again.
+const LayoutVersion = 2
+
+// This file is the one description of the data layout in Redis; README.md and
+// the package documentation point here.
+//
+// For a session named N under prefix P, with E = escapeName(N):
 //
 //	P:{E}:s        hash: the session fields and the layout version
-//	P:{E}:p        hash: peer id -> "type|access_hash|usernames|phone|min|last_update_on"
+//	P:{E}:p        hash: peer id -> row (codec.go)
 //	P:{E}:u        hash: username -> peer id
 //	P:{E}:ph       hash: phone number -> peer id
-//	P:{E}:lease    string: the owner's lease (package lock), "<token>|<owner JSON>"
+//	P:{E}:lease    string: the owner's lease (package lock), "<token>|<owner JSON>", with a TTL
 //	P:sessions     set: every session name under P (outside any hash tag)
+//
+// The session hash holds "layout" (LayoutVersion) and the fields dc_id,
+// api_id, test_mode, auth_key, date, user_id, is_bot; a NULL field is absent.
+// Integers are exact decimal strings, kept as strings inside Lua (Lua numbers
+// are doubles); booleans are "0" or "1". auth_key is an envelope: "raw:" and
+// the 256 key bytes (authKeyRaw); any other form is refused, not misread.
+//
+// A peer row is "type|access_hash|usernames|phone|min|last_update_on": type is
+// one of Hydrogram's five type names; access_hash decimal or "" for NULL;
+// usernames lower-case [a-z0-9_] names separated by one space, the primary
+// first; phone digits or ""; min "1" or ""; last_update_on unix seconds. No
+// field can contain '|'. encodeRow and decodeRow (codec.go) are its only
+// Go implementation; lua/update_peers.lua writes it from the same argument.
+//
+// The username and phone indexes point at the holder written most recently
+// (greatest last_update_on, ties to the later write); rows of older holders
+// are kept as written (the storage package documents the semantics).
 //
 // Layout 2 keeps all peers of a session in one hash (layout 1 had a hash per
 // peer plus an id set): about half the memory per peer, and UpdatePeers reads
@@ -24,7 +49,7 @@ const DefaultPrefix = "tgsession"
 //
 // Every key of one session shares the hash tag {E}, so a session lives in one
 // Cluster slot and every script is cluster-legal; scripts touch only declared
-// keys.
+// keys. Nothing ever scans the keyspace: listing reads P:sessions.
 type keys struct {
 	base      string // P:{E}:
 	session   string

@@ -36,7 +36,7 @@ func workerMain() int {
 	}
 	ttl, _ := time.ParseDuration(f[3])
 	c := redis.NewClient(&redis.Options{Addr: f[0]})
-	s, err := New(c, f[2], WithPrefix(f[1]), WithLease(lock.Options{TTL: ttl, WorkerID: "crash-worker"}))
+	s, err := New(c, f[2], Options{Mode: Leased, Prefix: f[1], Lease: lock.Options{TTL: ttl, WorkerID: "crash-worker"}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -56,7 +56,7 @@ func workerMain() int {
 
 func leaseStore(t *testing.T, c redis.UniversalClient, prefix, name string, o lock.Options) *Store {
 	t.Helper()
-	s, err := New(c, name, WithPrefix(prefix), WithLease(o))
+	s, err := New(c, name, Options{Mode: Leased, Prefix: prefix, Lease: o})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestLeaseOwnership(t *testing.T) {
 			}
 
 			// An unfenced tool can read, but not write behind the owner's back.
-			tool, _ := New(c, name, WithPrefix(prefix), Unfenced())
+			tool, _ := New(c, name, Options{Mode: Unfenced, Prefix: prefix})
 			if err := tool.Open(ctx); err != nil {
 				t.Fatalf("unfenced Open of an existing session: %v", err)
 			}
@@ -192,7 +192,7 @@ func TestFencing(t *testing.T) {
 	inFlight := map[string]error{
 		"set_fields":   a.setFields(ctx, tokenA, storage.Session{APIID: storage.Some[int64](999), AuthKey: make(storage.AuthKey, 256)}, storage.AllFields),
 		"update_peers": a.updatePeers(ctx, tokenA, []storage.Peer{{ID: 2, AccessHash: storage.Some[int64](999), Type: storage.PeerUser, Usernames: []string{"from_a"}, LastUpdateOn: 1}}),
-		"delete":       a.deletePeers(ctx, tokenA),
+		"delete":       a.deleteSession(ctx, tokenA),
 		"import": func() error {
 			_, err := storage.ImportSessionString(ctx, a, "AQAAMDkAAAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0-P0BBQkNERUZHSElKS0xNTk9QUVJTVFVWV1hZWltcXV5fYGFiY2RlZmdoaWprbG1ub3BxcnN0dXZ3eHl6e3x9fn-AgYKDhIWGh4iJiouMjY6PkJGSk5SVlpeYmZqbnJ2en6ChoqOkpaanqKmqq6ytrq-wsbKztLW2t7i5uru8vb6_wMHCw8TFxsfIycrLzM3Oz9DR0tPU1dbX2Nna29zd3t_g4eLj5OXm5-jp6uvs7e7v8PHy8_T19vf4-fr7_P3-_wAAAAAuUBS7AA")
 			return err
@@ -459,7 +459,7 @@ func TestLeaseTorture(t *testing.T) {
 			}
 		}
 		// No acknowledged write is lost.
-		reader, _ := New(c, name(sess), WithPrefix(prefix), Unfenced())
+		reader, _ := New(c, name(sess), Options{Mode: Unfenced, Prefix: prefix})
 		if err := reader.Open(ctx); err != nil {
 			t.Fatal(err)
 		}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/tgsession/redisstore/internal/redistest"
-	"github.com/tgsession/redisstore/lock"
 	"github.com/tgsession/redisstore/storage"
 )
 
@@ -29,7 +28,7 @@ func benchClient(b *testing.B) redis.UniversalClient {
 
 // benchStore opens a store for a session of its own, deleted afterwards.
 func benchStore(b *testing.B, c redis.UniversalClient) *Store {
-	s, err := New(c, "bench-"+redistest.TempName(b), WithPrefix("bench"), WithLease(lock.Options{}))
+	s, err := New(c, "bench-"+redistest.TempName(b), Options{Mode: Leased, Prefix: "bench"})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -176,7 +175,7 @@ func BenchmarkLookups(b *testing.B) {
 			})
 		})
 	}
-	cached, err := New(c, "bench-cached-"+redistest.TempName(b), WithPrefix("bench"), WithLease(lock.Options{}), WithCache(n))
+	cached, err := New(c, "bench-cached-"+redistest.TempName(b), Options{Mode: Leased, Prefix: "bench", CacheSize: n})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -107,17 +107,12 @@ func uniqueName() string {
 func TestConformance(t *testing.T) {
 	modes := []struct {
 		name string
-		opt  Option
+		opts Options
 	}{
-		{"unfenced", Unfenced()},
-		{"lease", WithLease(lock.Options{TTL: 10 * time.Second})},
-		{"lease+cache", func(s *Store) error {
-			// A small cache, so the suite also runs through evictions.
-			if err := WithLease(lock.Options{TTL: 10 * time.Second})(s); err != nil {
-				return err
-			}
-			return WithCache(50)(s)
-		}},
+		{"unfenced", Options{Mode: Unfenced}},
+		{"lease", Options{Mode: Leased, Lease: lock.Options{TTL: 10 * time.Second}}},
+		// A small cache, so the suite also runs through evictions.
+		{"lease+cache", Options{Mode: Leased, Lease: lock.Options{TTL: 10 * time.Second}, CacheSize: 50}},
 	}
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
@@ -126,7 +121,9 @@ func TestConformance(t *testing.T) {
 				t.Run(mode.name, func(t *testing.T) {
 					prefix := "conf-" + redistest.TempName(t)
 					storagetest.Run(t, func(t *testing.T, clock func() time.Time) storage.Storage {
-						s, err := New(client, uniqueName(), mode.opt, WithPrefix(prefix), WithClock(clock), WithBatchSize(700))
+						o := mode.opts
+						o.Prefix, o.Clock, o.BatchSize = prefix, clock, 700
+						s, err := New(client, uniqueName(), o)
 						if err != nil {
 							t.Fatal(err)
 						}
@@ -138,9 +135,15 @@ func TestConformance(t *testing.T) {
 	}
 }
 
-func newStore(t *testing.T, c redis.UniversalClient, opts ...Option) *Store {
+// newStore opens an Unfenced store under a prefix of the test's own; more
+// (may be nil) adds options.
+func newStore(t *testing.T, c redis.UniversalClient, more func(*Options)) *Store {
 	t.Helper()
-	s, err := New(c, uniqueName(), append([]Option{Unfenced(), WithPrefix("t-" + redistest.TempName(t))}, opts...)...)
+	o := Options{Mode: Unfenced, Prefix: "t-" + redistest.TempName(t)}
+	if more != nil {
+		more(&o)
+	}
+	s, err := New(c, uniqueName(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,18 +231,19 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	tests := []struct {
 		name   string
 		client redis.UniversalClient
-		opts   []Option
+		opts   Options
 	}{
-		{"nil client", nil, []Option{Unfenced()}},
-		{"no ownership mode", c, nil},
-		{"both ownership modes", c, []Option{Unfenced(), WithLease(lock.Options{})}},
-		{"empty prefix", c, []Option{Unfenced(), WithPrefix("")}},
-		{"prefix with brace", c, []Option{Unfenced(), WithPrefix("a{b")}},
-		{"prefix with close brace", c, []Option{Unfenced(), WithPrefix("a}")}},
-		{"zero batch", c, []Option{Unfenced(), WithBatchSize(0)}},
+		{"nil client", nil, Options{Mode: Unfenced}},
+		{"no ownership mode", c, Options{}},
+		{"unknown ownership mode", c, Options{Mode: Mode(3)}},
+		{"prefix with brace", c, Options{Mode: Unfenced, Prefix: "a{b"}},
+		{"prefix with close brace", c, Options{Mode: Unfenced, Prefix: "a}"}},
+		{"negative batch", c, Options{Mode: Unfenced, BatchSize: -1}},
+		{"negative cache", c, Options{Mode: Leased, CacheSize: -1}},
+		{"durability without timeout", c, Options{Mode: Unfenced, Durability: Durability{Replicas: 1}}},
 	}
 	for _, tc := range tests {
-		if _, err := New(tc.client, "x", tc.opts...); err == nil {
+		if _, err := New(tc.client, "x", tc.opts); err == nil {
 			t.Errorf("%s: New succeeded; want an error", tc.name)
 		}
 	}
@@ -288,7 +292,7 @@ func TestUpdatePeersScriptErrorMidBatch(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
 			c := b.client(t)
-			s := newStore(t, c)
+			s := newStore(t, c, nil)
 			before := []storage.Peer{
 				{ID: 1, AccessHash: storage.Some[int64](1), Type: storage.PeerUser, Usernames: []string{"one"}, PhoneNumber: "111"},
 				{ID: 2, AccessHash: storage.Some[int64](2), Type: storage.PeerUser, Usernames: []string{"two"}},
@@ -320,9 +324,9 @@ func TestUpdatePeersScriptErrorMidBatch(t *testing.T) {
 
 			// The same through a raw script call whose fourth group is malformed
 			// (bypassing Go's validation): BADARG, nothing written.
-			args := peerArgs("", batch[:2])
-			args = append(args, "15|user||x|||1", "16|user||Bad Name|||1")
-			err = scriptUpdatePeers.Run(ctx, c, []string{s.keys.session, s.keys.peers, s.keys.usernames, s.keys.phones, s.keys.lease}, args...).Err()
+			raw := updatePeersCall(s.keys, "", batch[:2])
+			raw.args = append(raw.args, "15|user||x|||1", "16|user||Bad Name|||1")
+			err = raw.run(ctx, c).Err()
 			if !redis.HasErrorPrefix(err, "BADARG") {
 				t.Fatalf("raw script with a bad group = %v; want BADARG", err)
 			}
@@ -391,7 +395,7 @@ func TestRenameIndexIntegrity(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
 			c := b.client(t)
-			s := newStore(t, c)
+			s := newStore(t, c, nil)
 			rng := rand.New(rand.NewPCG(1, 2))
 			names := []string{"n0", "n1", "n2", "n3", "n4"}
 			phones := []string{"100", "200", "300"}
@@ -424,7 +428,7 @@ func TestLayoutVersionChecked(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
 			c := b.client(t)
-			s := newStore(t, c)
+			s := newStore(t, c, nil)
 			if v, err := c.HGet(ctx, s.keys.session, "layout").Result(); err != nil || v != "2" {
 				t.Fatalf("stored layout = %q, %v; want 2", v, err)
 			}
@@ -455,7 +459,7 @@ func TestOpenExisting(t *testing.T) {
 	ctx := context.Background()
 	c := miniBackend().client(t)
 	prefix := "oe-" + redistest.TempName(t)
-	s, err := New(c, "absent", Unfenced(), WithPrefix(prefix), OpenExisting())
+	s, err := New(c, "absent", Options{Mode: Unfenced, Prefix: prefix, OpenExisting: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -475,7 +479,7 @@ func TestRegistry(t *testing.T) {
 			prefix := "reg-" + redistest.TempName(t)
 			var stores []*Store
 			for _, name := range hostileNames[:6] {
-				s, err := New(c, name, Unfenced(), WithPrefix(prefix))
+				s, err := New(c, name, Options{Mode: Unfenced, Prefix: prefix})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -513,7 +517,7 @@ func TestDeleteAndResume(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
 			c := b.client(t)
-			s := newStore(t, c)
+			s := newStore(t, c, nil)
 			var peers []storage.Peer
 			for i := int64(1); i <= 1050; i++ {
 				peers = append(peers, storage.Peer{ID: i, AccessHash: storage.Some(i), Type: storage.PeerUser, Usernames: []string{fmt.Sprintf("u%d", i)}, PhoneNumber: fmt.Sprint(i)})
@@ -590,7 +594,7 @@ func TestRoundTrips(t *testing.T) {
 	defer c.Close()
 	hook := &countingHook{}
 	c.AddHook(hook)
-	s := newStore(t, c, WithBatchSize(3))
+	s := newStore(t, c, func(o *Options) { o.BatchSize = 3 })
 	// Load the scripts so EVALSHA does not fall back and double the count.
 	for _, sc := range allScripts {
 		if err := sc.Load(ctx, c).Err(); err != nil {
@@ -654,7 +658,7 @@ func TestScriptCacheFlushed(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
 			c := b.client(t)
-			s := newStore(t, c)
+			s := newStore(t, c, nil)
 			if err := c.ScriptFlush(ctx).Err(); err != nil {
 				t.Fatal(err)
 			}
@@ -678,7 +682,7 @@ func TestStoredForm(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
 			c := b.client(t)
-			s := newStore(t, c)
+			s := newStore(t, c, nil)
 			key := make(storage.AuthKey, 256)
 			for i := range key {
 				key[i] = byte(255 - i)
@@ -718,7 +722,7 @@ func TestStoredForm(t *testing.T) {
 func TestCorruptDataIsAnErrorNotAPanic(t *testing.T) {
 	ctx := context.Background()
 	c := miniBackend().client(t)
-	s := newStore(t, c)
+	s := newStore(t, c, nil)
 	session := func() error { _, err := s.Session(ctx); return err }
 	peer := func() error { _, err := s.PeerByID(ctx, 5); return err }
 	byName := func() error { _, err := s.PeerByUsername(ctx, "x"); return err }
@@ -744,5 +748,37 @@ func TestCorruptDataIsAnErrorNotAPanic(t *testing.T) {
 			t.Errorf("%s=%q read without error", tc.field, tc.value)
 		}
 		c.HDel(ctx, tc.key, tc.field)
+	}
+}
+
+// TestLayoutErrorSaysWhatToDo: a layout-version error names the version
+// found and the remedy that fits it (upgrade only for a newer layout).
+func TestLayoutErrorSaysWhatToDo(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := miniBackend().client(t)
+	tests := []struct {
+		stored string
+		want   string
+		not    string
+	}{
+		{"1", "stored in layout 1, this code reads layout 2: export it with the tgsession that wrote it", "upgrade"},
+		{"3", "stored in layout 3, this code reads layout 2: upgrade tgsession", "export"},
+		{"x", `records layout "x", which no tgsession writes`, "upgrade"},
+	}
+	for _, tc := range tests {
+		s := newStore(t, c, nil)
+		if err := c.HSet(ctx, s.keys.session, "layout", tc.stored).Err(); err != nil {
+			t.Fatal(err)
+		}
+		for what, err := range map[string]error{
+			"Session":     func() error { _, err := s.Session(ctx); return err }(),
+			"UpdatePeers": s.UpdatePeers(ctx, []storage.Peer{{ID: 1, Type: storage.PeerUser}}),
+			"Open":        func() error { _ = s.Close(); return s.Open(ctx) }(),
+		} {
+			if !errors.Is(err, storage.ErrLayoutVersion) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), tc.not) {
+				t.Errorf("layout %s, %s: %v; want ErrLayoutVersion saying %q, not %q", tc.stored, what, err, tc.want, tc.not)
+			}
+		}
 	}
 }

@@ -1,9 +1,12 @@
 package redisstore
 
 import (
+	"context"
 	"embed"
+	"strconv"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/tgsession/redisstore/storage"
 )
 
 //go:embed lua/*.lua
@@ -33,3 +36,79 @@ var (
 	scriptDelete      = mustScript("delete.lua", "guard.lua")
 	allScripts        = []*redis.Script{scriptOpen, scriptSetFields, scriptUpdatePeers, scriptPeerByIndex, scriptDelete}
 )
+
+// call is one script invocation: the script, its KEYS in the order the
+// script's header declares them, and its ARGV. The constructors below are the
+// only places that build KEYS and ARGV; each mirrors its script's header.
+type call struct {
+	script *redis.Script
+	keys   []string
+	args   []any
+}
+
+// run runs the call (EVALSHA, then EVAL on NOSCRIPT).
+func (c call) run(ctx context.Context, rdb redis.Scripter) *redis.Cmd {
+	return c.script.Run(ctx, rdb, c.keys, c.args...)
+}
+
+// queue adds the call to a pipeline, as EVAL when eval is set and EVALSHA
+// otherwise (a pipeline cannot fall back by itself).
+func (c call) queue(ctx context.Context, p redis.Pipeliner, eval bool) {
+	if eval {
+		c.script.Eval(ctx, p, c.keys, c.args...)
+	} else {
+		c.script.EvalSha(ctx, p, c.keys, c.args...)
+	}
+}
+
+func boolArg(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// openCall runs lua/open.lua: KEYS session, peers, lease; ARGV layout,
+// create ("1"/"0"), token.
+func openCall(k keys, create bool, token string) call {
+	return call{scriptOpen, []string{k.session, k.peers, k.lease}, []any{LayoutVersion, boolArg(create), token}}
+}
+
+// setFieldsCall runs lua/set_fields.lua: KEYS session, lease; ARGV layout,
+// token, then field/value pairs for the fields of v named by which.
+func setFieldsCall(k keys, token string, v storage.Session, which storage.Field) call {
+	args := append([]any{LayoutVersion, token}, encodeSession(v, which)...)
+	return call{scriptSetFields, []string{k.session, k.lease}, args}
+}
+
+// updatePeersCall runs lua/update_peers.lua: KEYS session, peers, username
+// index, phone index, lease; ARGV layout, token, then one "id|row" per peer
+// (the row of codec.go). The peers must be normalized.
+func updatePeersCall(k keys, token string, peers []storage.Peer) call {
+	args := make([]any, 0, 2+len(peers))
+	args = append(args, strconv.Itoa(LayoutVersion), token)
+	var b []byte
+	for _, p := range peers {
+		b = strconv.AppendInt(b[:0], p.ID, 10)
+		b = append(b, '|')
+		b = appendRow(b, p)
+		args = append(args, string(b))
+	}
+	return call{scriptUpdatePeers, []string{k.session, k.peers, k.usernames, k.phones, k.lease}, args}
+}
+
+// peerByIndexCall runs lua/peer_by_index.lua: KEYS the username index (or
+// the phone index when phone is set), peers; ARGV the normalized key.
+func peerByIndexCall(k keys, phone bool, key string) call {
+	index := k.usernames
+	if phone {
+		index = k.phones
+	}
+	return call{scriptPeerByIndex, []string{index, k.peers}, []any{key}}
+}
+
+// deleteCall runs lua/delete.lua: KEYS session, peers, username index, phone
+// index, lease; ARGV token.
+func deleteCall(k keys, token string) call {
+	return call{scriptDelete, []string{k.session, k.peers, k.usernames, k.phones, k.lease}, []any{token}}
+}

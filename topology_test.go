@@ -26,8 +26,9 @@ func TestClusterOneSlot(t *testing.T) {
 	c := clusterBackend().client(t)
 	prefix := "slot-" + redistest.TempName(t)
 	for _, name := range hostileNames {
-		for _, opt := range []Option{Unfenced(), WithLease(lock.Options{TTL: 5 * time.Second})} {
-			s, err := New(c, name, WithPrefix(prefix), opt, WithDurability(1, time.Second))
+		for _, opts := range []Options{{Mode: Unfenced}, {Mode: Leased, Lease: lock.Options{TTL: 5 * time.Second}}} {
+			opts.Prefix, opts.Durability = prefix, Durability{Replicas: 1, Timeout: time.Second}
+			s, err := New(c, name, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -84,7 +85,7 @@ func TestDurability(t *testing.T) {
 		t.Run(tc.b.name, func(t *testing.T) {
 			ctx := context.Background()
 			c := tc.b.client(t)
-			s := newStore(t, c, WithDurability(1, 200*time.Millisecond))
+			s := newStore(t, c, func(o *Options) { o.Durability = Durability{Replicas: 1, Timeout: 200 * time.Millisecond} })
 			key := make(storage.AuthKey, 256)
 			key[0] = 7
 			for what, err := range map[string]error{
@@ -122,8 +123,8 @@ func TestDurability(t *testing.T) {
 				}
 				_ = l.Release(ctx)
 			} else {
-				if !errors.Is(err, storage.ErrNotDurable) {
-					t.Errorf("durable lease without replicas: %v; want ErrNotDurable", err)
+				if !errors.Is(err, lock.ErrNotDurable) {
+					t.Errorf("durable lease without replicas: %v; want lock.ErrNotDurable", err)
 				}
 				if info, _ := lock.Inspect(ctx, c, leaseKey); info.Held {
 					t.Errorf("an unconfirmed lease was kept")
@@ -200,7 +201,7 @@ func (w *writer) successesAfter(t time.Time) int {
 func failover(t *testing.T, c redis.UniversalClient, name string, kill func()) time.Duration {
 	t.Helper()
 	ctx := context.Background()
-	s, err := New(c, name, WithPrefix("failover"), Unfenced())
+	s, err := New(c, name, Options{Mode: Unfenced, Prefix: "failover"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,11 +320,11 @@ func TestWaitSurvivesFailover(t *testing.T) {
 				}
 				n := seqNum.Add(1)
 				name := fmt.Sprintf("w%d", n)
-				opts := []Option{WithPrefix("wait"), Unfenced()}
+				opts := Options{Mode: Unfenced, Prefix: "wait"}
 				if durable {
-					opts = append(opts, WithDurability(1, 100*time.Millisecond))
+					opts.Durability = Durability{Replicas: 1, Timeout: 100 * time.Millisecond}
 				}
-				s, _ := New(c, name, opts...)
+				s, _ := New(c, name, opts)
 				cctx, cancel := context.WithTimeout(ctx, time.Second)
 				err := s.Open(cctx)
 				if err == nil {
@@ -369,7 +370,7 @@ func TestWaitSurvivesFailover(t *testing.T) {
 
 	check := func(rs []result) (lost int) {
 		for _, r := range rs {
-			s, _ := New(c, r.name, WithPrefix("wait"), Unfenced(), OpenExisting())
+			s, _ := New(c, r.name, Options{Mode: Unfenced, Prefix: "wait", OpenExisting: true})
 			var key storage.AuthKey
 			err := s.Open(ctx)
 			if err == nil {

@@ -60,7 +60,7 @@ func TestCopyLargeSession(t *testing.T) {
 
 	c := redis.NewClient(&redis.Options{Addr: redistest.Require(t).Addr})
 	defer c.Close()
-	dst, err := redisstore.New(c, "big-"+redistest.TempName(t), redisstore.Unfenced(), redisstore.WithClock(clock.Now))
+	dst, err := redisstore.New(c, "big-"+redistest.TempName(t), redisstore.Options{Mode: redisstore.Unfenced, Clock: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -69,18 +69,16 @@ var (
 	_ storage.Limited      = (*Store)(nil)
 )
 
-// Option configures a Store.
-type Option func(*Store)
-
-// WithClock sets the clock for last_update_on, username expiry and Save.
-func WithClock(now func() time.Time) Option { return func(s *Store) { s.clock = now } }
+// Options configure a Store; the zero value uses the defaults.
+type Options struct {
+	// Clock is read for last_update_on, username expiry and Save (default
+	// time.Now).
+	Clock func() time.Time
+}
 
 // New returns an unopened store for the file at path (see Path).
-func New(path string, opts ...Option) *Store {
-	s := &Store{path: path}
-	for _, o := range opts {
-		o(s)
-	}
+func New(path string, opts Options) *Store {
+	s := &Store{path: path, clock: opts.Clock}
 	s.Accessors = storage.Accessors{IO: s}
 	return s
 }
@@ -154,7 +152,7 @@ func (s *Store) prepare(ctx context.Context, db *sql.DB) error {
 		return fmt.Errorf("read schema version: %w", err)
 	}
 	if version > SchemaVersion {
-		return fmt.Errorf("%w (file schema version %d, this code knows %d)", storage.ErrLayoutVersion, version, SchemaVersion)
+		return fmt.Errorf("%w: the file has schema version %d, this code reads versions 1-%d: upgrade tgsession", storage.ErrLayoutVersion, version, SchemaVersion)
 	}
 	// Hydrogram's SQLiteStorage.update(): v1 drops the peer cache, v2 gains api_id.
 	if version == 1 {

@@ -12,6 +12,6 @@ import (
 
 func TestConformance(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, clock func() time.Time) storage.Storage {
-		return filestore.New(filepath.Join(t.TempDir(), "conformance.session"), filestore.WithClock(clock))
+		return filestore.New(filepath.Join(t.TempDir(), "conformance.session"), filestore.Options{Clock: clock})
 	})
 }

@@ -40,7 +40,7 @@ func fixtureCopy(t *testing.T) string {
 
 func openFile(t *testing.T, path string, clock *storagetest.Clock) *filestore.Store {
 	t.Helper()
-	s := filestore.New(path, filestore.WithClock(clock.Now))
+	s := filestore.New(path, filestore.Options{Clock: clock.Now})
 	if err := s.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestRoundTripThroughRedis(t *testing.T) {
 
 			c := newClient(t)
 			defer c.Close()
-			mid, err := redisstore.New(c, "roundtrip-"+redistest.TempName(t), redisstore.Unfenced(), redisstore.WithClock(clock.Now))
+			mid, err := redisstore.New(c, "roundtrip-"+redistest.TempName(t), redisstore.Options{Mode: redisstore.Unfenced, Clock: clock.Now})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -281,7 +281,7 @@ func TestMigrations(t *testing.T) {
 	}
 	// A newer version is refused, and the file left alone.
 	path := makeOld(t, 4)
-	err := filestore.New(path).Open(ctx)
+	err := filestore.New(path, filestore.Options{}).Open(ctx)
 	if !errors.Is(err, storage.ErrLayoutVersion) {
 		t.Errorf("Open of a version-4 file: %v; want ErrLayoutVersion", err)
 	}

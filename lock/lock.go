@@ -62,7 +62,6 @@ import (
 	"github.com/bsm/redislock"
 	"github.com/redis/go-redis/v9"
 	"github.com/tgsession/redisstore/internal/redisutil"
-	"github.com/tgsession/redisstore/storage"
 )
 
 // Errors. Test with errors.Is.
@@ -75,6 +74,10 @@ var (
 	ErrHeld = errors.New("lock: session is owned by another worker")
 	// ErrReleased reports a call on a lease that was released.
 	ErrReleased = errors.New("lock: lease was released")
+	// ErrNotDurable reports a lease that fewer replicas than
+	// Options.WaitReplicas confirmed in time: it was released again, since a
+	// failover could lose it. Check the replicas, or retry.
+	ErrNotDurable = errors.New("lock: lease not confirmed by enough replicas")
 )
 
 // Defaults for Options.
@@ -95,7 +98,7 @@ type Options struct {
 	// WaitTimeout, default 1 s) until that many replicas hold the new lease,
 	// so a failover right after cannot lose it. A lease not confirmed in time
 	// is released and the attempt fails with an error wrapping
-	// storage.ErrNotDurable (Acquire keeps trying while its context lasts).
+	// ErrNotDurable (Acquire keeps trying while its context lasts).
 	WaitReplicas int
 	WaitTimeout  time.Duration
 }
@@ -237,7 +240,7 @@ func confirm(ctx context.Context, client redis.UniversalClient, key string, lk *
 	case ours.Val() != int64(1):
 		return fmt.Errorf("lock: %s: %w", key, ErrLeaseLost)
 	case n < o.WaitReplicas:
-		return fmt.Errorf("lock: lease %s: %w: %d of %d replicas confirmed within %v", key, storage.ErrNotDurable, n, o.WaitReplicas, o.WaitTimeout)
+		return fmt.Errorf("%w: lease %s: %d of %d replicas confirmed within %v", ErrNotDurable, key, n, o.WaitReplicas, o.WaitTimeout)
 	}
 	return nil
 }

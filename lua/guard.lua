@@ -30,14 +30,15 @@ end
 -- layout version the caller understands (decimal string). Returns an error
 -- reply, or nil when the write may go ahead:
 --   NOSESSION  the session hash does not exist (deleted, or never opened)
---   LAYOUT     the stored layout differs from the caller's
+--   LAYOUT     the stored layout differs from the caller's; the reply is
+--              "LAYOUT <stored layout>" (the caller words the error)
 local function check_session(key, layout)
   local v = redis.call('HGET', key, 'layout')
   if not v then
     return redis.error_reply('NOSESSION session does not exist')
   end
   if v ~= layout then
-    return redis.error_reply('LAYOUT stored layout ' .. v .. ' is not ' .. layout)
+    return redis.error_reply('LAYOUT ' .. v)
   end
   return nil
 end

@@ -39,18 +39,16 @@ var (
 	_ storage.PeerImporter = (*Store)(nil)
 )
 
-// Option configures a Store.
-type Option func(*Store)
-
-// WithClock sets the clock for last_update_on, username expiry and Save.
-func WithClock(now func() time.Time) Option { return func(s *Store) { s.clock = now } }
+// Options configure a Store; the zero value uses the defaults.
+type Options struct {
+	// Clock is read for last_update_on, username expiry and Save (default
+	// time.Now).
+	Clock func() time.Time
+}
 
 // New returns an empty, unopened store for the session called name.
-func New(name string, opts ...Option) *Store {
-	s := &Store{name: name}
-	for _, o := range opts {
-		o(s)
-	}
+func New(name string, opts Options) *Store {
+	s := &Store{name: name, clock: opts.Clock}
 	s.Accessors = storage.Accessors{IO: s}
 	return s
 }

@@ -15,6 +15,6 @@ var seq atomic.Int64
 
 func TestConformance(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T, clock func() time.Time) storage.Storage {
-		return memstore.New(fmt.Sprintf("mem-%d", seq.Add(1)), memstore.WithClock(clock))
+		return memstore.New(fmt.Sprintf("mem-%d", seq.Add(1)), memstore.Options{Clock: clock})
 	})
 }

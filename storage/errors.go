@@ -35,10 +35,11 @@ var (
 	// the replicas.
 	ErrNotDurable = errors.New("write not confirmed by enough replicas: it may be lost if the primary fails now")
 
-	// ErrLayoutVersion reports stored data written by a newer version of the
-	// engine than this code understands. Upgrade the library; nothing was read
-	// or written.
-	ErrLayoutVersion = errors.New("stored session layout is newer than this code supports: upgrade tgsession")
+	// ErrLayoutVersion reports stored data in a form this code does not read:
+	// a layout or schema version newer or older than the one it knows, or an
+	// auth key in an unknown envelope. Nothing was read or written; the
+	// wrapping error says which version was found and what to do.
+	ErrLayoutVersion = errors.New("stored session is in a layout this code does not read")
 )
 
 // LookupKind says which lookup missed.

@@ -15,7 +15,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/tgsession/redisstore"
-	"github.com/tgsession/redisstore/lock"
 	"github.com/tgsession/redisstore/storage"
 )
 
@@ -158,11 +157,11 @@ func (c *cli) bench(ctx context.Context, args []string) error {
 
 	// The store, owning its session (fenced writes), without and with the cache.
 	open := func(name string, cache bool) (*redisstore.Store, error) {
-		opts := []redisstore.Option{redisstore.WithPrefix(prefix), redisstore.WithLease(lock.Options{})}
+		opts := redisstore.Options{Mode: redisstore.Leased, Prefix: prefix}
 		if cache {
-			opts = append(opts, redisstore.WithCache(100000))
+			opts.CacheSize = 100000
 		}
-		s, err := redisstore.New(client, name, opts...)
+		s, err := redisstore.New(client, name, opts)
 		if err != nil {
 			return nil, err
 		}

@@ -29,11 +29,7 @@ func openSession(ctx context.Context, f flags, name string, existing bool) (*red
 	if err != nil {
 		return nil, nil, exitError{2, err}
 	}
-	opts := []redisstore.Option{redisstore.Unfenced(), redisstore.WithPrefix(f.prefix), redisstore.WithClock(f.clock)}
-	if existing {
-		opts = append(opts, redisstore.OpenExisting())
-	}
-	s, err := redisstore.New(client, name, opts...)
+	s, err := redisstore.New(client, name, redisstore.Options{Mode: redisstore.Unfenced, Prefix: f.prefix, Clock: f.clock, OpenExisting: existing})
 	if err != nil {
 		client.Close()
 		return nil, nil, exitError{2, err}
@@ -126,7 +122,7 @@ func (c *cli) importCmd(ctx context.Context, args []string) error {
 		if _, err := os.Stat(file); err != nil {
 			return fmt.Errorf("cannot read %s: %w", file, err)
 		}
-		src = filestore.New(file)
+		src = filestore.New(file, filestore.Options{Clock: f.clock})
 		if err := src.Open(ctx); err != nil {
 			return fmt.Errorf("%s is not a session file Hydrogram or Pyrogram wrote: %w", file, err)
 		}
@@ -245,7 +241,7 @@ func (c *cli) exportCmd(ctx context.Context, args []string) error {
 				return fmt.Errorf("%s exists: pass --force to overwrite it (nothing was changed)", file)
 			}
 			_ = os.Remove(file)
-			dst := filestore.New(file)
+			dst := filestore.New(file, filestore.Options{Clock: f.clock})
 			if err := dst.Open(ctx); err != nil {
 				return err
 			}
@@ -328,7 +324,7 @@ func ptr[T any](n storage.Null[T]) *T {
 
 func describe(ctx context.Context, client redis.UniversalClient, prefix, name string) (info, error) {
 	i := info{Name: name}
-	s, err := redisstore.New(client, name, redisstore.Unfenced(), redisstore.WithPrefix(prefix), redisstore.OpenExisting())
+	s, err := redisstore.New(client, name, redisstore.Options{Mode: redisstore.Unfenced, Prefix: prefix, OpenExisting: true})
 	if err != nil {
 		return i, err
 	}

@@ -79,8 +79,8 @@ func (c *cli) demoWorker(ctx context.Context, args []string) error {
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				st, err := redisstore.New(client, name, redisstore.WithPrefix(f.prefix),
-					redisstore.WithLease(lock.Options{TTL: demoTTL, RenewEvery: 400 * time.Millisecond, PollInterval: 500 * time.Millisecond, WorkerID: id}))
+				st, err := redisstore.New(client, name, redisstore.Options{Mode: redisstore.Leased, Prefix: f.prefix,
+					Lease: lock.Options{TTL: demoTTL, RenewEvery: 400 * time.Millisecond, PollInterval: 500 * time.Millisecond, WorkerID: id}})
 				if err != nil {
 					emit(event{Ev: "error", W: id, S: name, Err: err.Error()})
 					return
@@ -357,7 +357,7 @@ func (c *cli) demo(ctx context.Context, args []string) error {
 	}
 	lostWrites, interleaved := 0, 0
 	for _, name := range names {
-		st, err := redisstore.New(client, name, redisstore.WithPrefix(prefix), redisstore.Unfenced(), redisstore.OpenExisting())
+		st, err := redisstore.New(client, name, redisstore.Options{Mode: redisstore.Unfenced, Prefix: prefix, OpenExisting: true})
 		if err != nil {
 			return err
 		}

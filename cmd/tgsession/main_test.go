@@ -274,7 +274,7 @@ func testFreshUsername(t *testing.T, clk clock) {
 	e := env(t)
 	path := filepath.Join(t.TempDir(), "fresh.session")
 	written := clk.now().Unix()
-	src := filestore.New(path)
+	src := filestore.New(path, filestore.Options{})
 	ctx := context.Background()
 	if err := src.Open(ctx); err != nil {
 		t.Fatal(err)
@@ -352,7 +352,7 @@ func testLargeFile(t *testing.T) {
 	t.Parallel()
 	e := env(t)
 	path := filepath.Join(t.TempDir(), "big.session")
-	src := filestore.New(path)
+	src := filestore.New(path, filestore.Options{})
 	ctx := context.Background()
 	if err := src.Open(ctx); err != nil {
 		t.Fatal(err)

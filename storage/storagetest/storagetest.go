@@ -4,7 +4,7 @@
 //
 //	func TestConformance(t *testing.T) {
 //		storagetest.Run(t, func(t *testing.T, clock func() time.Time) storage.Storage {
-//			return mystore.New(uniqueName(t), mystore.WithClock(clock))
+//			return mystore.New(uniqueName(t), mystore.Options{Clock: clock})
 //		})
 //	}
 //

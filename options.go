@@ -1,0 +1,129 @@
+package redisstore
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tgsession/redisstore/lock"
+)
+
+// DefaultBatchSize is how many peers one UpdatePeers script call carries.
+const DefaultBatchSize = 1000
+
+// Mode is how a store owns its session. It has no default: every store is
+// built in one mode explicitly, because a worker that forgot its lease would
+// write behind another worker's back.
+type Mode int
+
+const (
+	// Leased is a worker's mode: Open waits (as long as its context allows)
+	// for the session's lease (package lock), renews it in the background, and
+	// Close releases it; every write is fenced by the lease token. Use
+	// Lease().Lost() to learn the moment ownership is lost.
+	Leased Mode = iota + 1
+	// Unfenced is for single-process use and operator tools: no lease; writes
+	// are refused (lock.ErrHeld) while a worker holds the session's lease.
+	Unfenced
+)
+
+// String returns the mode's name.
+func (m Mode) String() string {
+	switch m {
+	case Leased:
+		return "Leased"
+	case Unfenced:
+		return "Unfenced"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// Options configure a Store, in the style of go-redis's redis.Options and
+// lock.Options: a plain struct whose zero fields take defaults. Mode is the
+// one field without a default.
+type Options struct {
+	// Mode is required: Leased for workers, Unfenced for single-process use
+	// and tools.
+	Mode Mode
+
+	// Lease configures a Leased store's lease; the zero value uses lock's
+	// defaults (TTL 15 s). Ignored when Unfenced.
+	Lease lock.Options
+
+	// Prefix is the key prefix (default DefaultPrefix), e.g. one per tenant.
+	// It must not contain '{' or '}'.
+	Prefix string
+
+	// Clock is read for last_update_on, username expiry and Save (default
+	// time.Now).
+	Clock func() time.Time
+
+	// BatchSize is how many peers one UpdatePeers script call carries
+	// (default DefaultBatchSize). Larger batches are split; each part is
+	// atomic on its own.
+	BatchSize int
+
+	// OpenExisting makes Open fail with storage.ErrSessionNotFound instead of
+	// creating a missing session (for tools that inspect or export).
+	OpenExisting bool
+
+	// Durability makes critical writes wait for replicas; the zero value
+	// does not wait.
+	Durability Durability
+
+	// CacheSize, when positive, lets a Leased store serve lookups and the
+	// session fields from process memory, keeping at most CacheSize peers
+	// (least recently used out). Holding the lease, the store is the only
+	// writer, so its own writes are all that can change the data. The cache
+	// is invalidated by this store's writes and dropped (and bypassed)
+	// whenever the lease is not valid: lost, expired by the owner's own
+	// deadline, or released. After an operator's force-release the owner
+	// learns of it at its next renewal, so it may serve its cache for up to
+	// Lease.RenewEvery longer. Requires Leased.
+	CacheSize int
+}
+
+// Durability makes the store's critical writes (any write of the auth key
+// or dc_id: SetAuthKey, SetDCID, SetSession, ImportSessionString) wait until
+// Replicas replicas confirm them (Redis WAIT on the same connection, on every
+// topology), up to Timeout. A write confirmed by fewer returns an error
+// wrapping storage.ErrNotDurable: it was applied on the primary but a failover
+// now could lose it. Combine with lock.Options.WaitReplicas for the lease.
+// Other writes (the peer cache) are not waited for.
+type Durability struct {
+	Replicas int
+	Timeout  time.Duration
+}
+
+// withDefaults checks o and fills in its defaults.
+func (o Options) withDefaults() (Options, error) {
+	switch o.Mode {
+	case Leased, Unfenced:
+	case 0:
+		return o, errors.New("redisstore: choose an ownership mode: Options{Mode: redisstore.Leased} for workers, or Options{Mode: redisstore.Unfenced} for single-process use and tools")
+	default:
+		return o, fmt.Errorf("redisstore: unknown %v: use redisstore.Leased or redisstore.Unfenced", o.Mode)
+	}
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	if err := validPrefix(o.Prefix); err != nil {
+		return o, err
+	}
+	switch {
+	case o.BatchSize == 0:
+		o.BatchSize = DefaultBatchSize
+	case o.BatchSize < 0:
+		return o, fmt.Errorf("redisstore: batch size %d must be positive (0 means %d)", o.BatchSize, DefaultBatchSize)
+	}
+	if d := o.Durability; d != (Durability{}) && (d.Replicas < 1 || d.Timeout <= 0) {
+		return o, fmt.Errorf("redisstore: durability needs at least 1 replica and a positive timeout (got %d, %v)", d.Replicas, d.Timeout)
+	}
+	switch {
+	case o.CacheSize < 0:
+		return o, fmt.Errorf("redisstore: cache size %d must not be negative (0 means no cache)", o.CacheSize)
+	case o.CacheSize > 0 && o.Mode != Leased:
+		return o, errors.New("redisstore: CacheSize needs Mode Leased: only the session's owner can trust its memory")
+	}
+	return o, nil
+}

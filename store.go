@@ -1,0 +1,131 @@
+// Package redisstore keeps Telegram MTProto sessions (Hydrogram's storage
+// contract, package storage, whose documentation is the one statement of the
+// semantics) in Redis through any go-redis v9 UniversalClient: a single
+// server, Sentinel or Cluster.
+//
+// The data layout (keys, hashes, the peer row format, the layout version) is
+// described once, in keys.go. Every key of a session shares one cluster hash
+// tag, and every multi-key write is one atomic Lua script (lua/*.lua, one
+// typed call each in scripts.go) that validates and reads everything before
+// its first write. Options.CacheSize adds an owner-side cache;
+// Options.Durability waits for replicas on critical writes.
+//
+// The files follow the store's seams: options.go (Options, Mode), store.go
+// (New, errors), lifecycle.go (Open, Close, Delete, the lease), session.go
+// (the session fields), peers.go (the peer cache), codec.go (values <->
+// stored strings), scripts.go (the Lua calls), cache.go (the owner cache).
+//
+// # Ownership
+//
+// Every store is built in one of two explicit modes (Options.Mode). Leased
+// makes Open wait for the session's lease (package lock) and Close release
+// it; every write script then checks the lease token atomically with the
+// write, so a worker that lost its lease can never write again
+// (lock.ErrLeaseLost). Unfenced is for single-process use and tools: its
+// writes are refused while any worker holds the lease (lock.ErrHeld). Reads
+// are never fenced.
+//
+// The store never closes the client it was given; the caller owns it.
+package redisstore
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/tgsession/redisstore/internal/redisutil"
+	"github.com/tgsession/redisstore/lock"
+	"github.com/tgsession/redisstore/storage"
+)
+
+// Store is one session in Redis. It implements storage.Storage and is safe
+// for concurrent use.
+type Store struct {
+	storage.Accessors
+
+	rdb   redis.UniversalClient
+	name  string
+	opts  Options // defaults applied
+	keys  keys
+	clock storage.Clock
+	cache *ownerCache // nil without Options.CacheSize
+	open  atomic.Bool
+	lease atomic.Pointer[lock.Lease] // Leased only; nil when not held
+}
+
+var (
+	_ storage.Storage      = (*Store)(nil)
+	_ storage.PeerScanner  = (*Store)(nil)
+	_ storage.PeerImporter = (*Store)(nil)
+)
+
+// New returns a store for the session called name. Any name is allowed,
+// including "" and names with '{', '}' or ':': it is escaped into the hash
+// tag. New does not contact Redis; call Open.
+func New(client redis.UniversalClient, name string, opts Options) (*Store, error) {
+	if client == nil {
+		return nil, errors.New("redisstore: nil client: pass a go-redis client (redis.NewClient, NewFailoverClient or NewClusterClient)")
+	}
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{rdb: client, name: name, opts: o, keys: newKeys(o.Prefix, name), clock: o.Clock}
+	if o.CacheSize > 0 {
+		s.cache = newOwnerCache(o.CacheSize)
+	}
+	s.Accessors = storage.Accessors{IO: s}
+	return s, nil
+}
+
+// LeaseKey returns the key of the session's lease (for lock.Inspect and
+// lock.ForceRelease).
+func (s *Store) LeaseKey() string { return s.keys.lease }
+
+// Name returns the session name.
+func (s *Store) Name() string { return s.name }
+
+// String names the store without any secret.
+func (s *Store) String() string { return fmt.Sprintf("redisstore(%s)", s.label()) }
+
+func (s *Store) label() string {
+	n := s.name
+	if len(n) > 64 {
+		n = n[:64] + "..."
+	}
+	return fmt.Sprintf("%s/%q", s.opts.Prefix, n)
+}
+
+// fail wraps err from operation op: it maps the scripts' error replies to
+// the sentinel errors, asks a ClusterClient to reload its slot map after a
+// failover error, and names the store.
+func (s *Store) fail(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	redisutil.ReloadOnFailover(s.rdb, err)
+	switch {
+	case redis.HasErrorPrefix(err, "NOSESSION"):
+		err = storage.ErrSessionNotFound
+	case redis.HasErrorPrefix(err, "LAYOUT"):
+		err = layoutError(strings.TrimPrefix(err.Error(), "LAYOUT "))
+	case redis.HasErrorPrefix(err, "LEASELOST"):
+		err = lock.ErrLeaseLost
+	case redis.HasErrorPrefix(err, "LEASEHELD"):
+		err = fmt.Errorf("%w (a store opened Unfenced cannot write while a worker owns the session; stop it, or release its lease)", lock.ErrHeld)
+	case redis.HasErrorPrefix(err, "BADARG"):
+		err = fmt.Errorf("%w: %s", storage.ErrInvalid, strings.TrimPrefix(err.Error(), "BADARG "))
+	case errors.Is(err, lock.ErrNotDurable) && !errors.Is(err, storage.ErrNotDurable):
+		err = fmt.Errorf("%w: %w", storage.ErrNotDurable, err)
+	}
+	return fmt.Errorf("redisstore: %s %s: %w", op, s.label(), err)
+}
+
+func (s *Store) checkOpen(op string) error {
+	if !s.open.Load() {
+		return s.fail(op, storage.ErrClosed)
+	}
+	return nil
+}
