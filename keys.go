@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 )
 
@@ -75,9 +74,9 @@ func registryKey(prefix string) string { return prefix + ":sessions" }
 
 // escapeName maps a session name to a non-empty hash tag without '{' or '}'.
 // Letters, digits, '_', '.' and '-' stand for themselves; every other byte is
-// %XX (upper-case hex), so the map is injective and reversible. The empty name
-// is "%", which no other name produces (a '%' from escaping is always followed
-// by two hex digits).
+// %XX (upper-case hex), so the map is injective and reversible (the tests
+// hold the inverse). The empty name is "%", which no other name produces (a
+// '%' from escaping is always followed by two hex digits).
 func escapeName(name string) string {
 	if name == "" {
 		return "%"
@@ -93,31 +92,6 @@ func escapeName(name string) string {
 		fmt.Fprintf(&b, "%%%02X", c)
 	}
 	return b.String()
-}
-
-// unescapeName inverts escapeName.
-func unescapeName(tag string) (string, error) {
-	if tag == "%" {
-		return "", nil
-	}
-	var b strings.Builder
-	for i := 0; i < len(tag); i++ {
-		c := tag[i]
-		if c != '%' {
-			b.WriteByte(c)
-			continue
-		}
-		if i+2 >= len(tag) {
-			return "", fmt.Errorf("redisstore: bad escape in tag %q", tag)
-		}
-		v, err := strconv.ParseUint(tag[i+1:i+3], 16, 8)
-		if err != nil {
-			return "", fmt.Errorf("redisstore: bad escape in tag %q", tag)
-		}
-		b.WriteByte(byte(v))
-		i += 2
-	}
-	return b.String(), nil
 }
 
 // validPrefix rejects prefixes that could move the hash tag or collide.

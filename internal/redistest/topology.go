@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -259,7 +261,7 @@ func StartCluster(primaries, replicas int) (*Cluster, error) {
 	}
 	for _, n := range c.Nodes {
 		if err := waitFor(20*time.Second, n.Addr+" knows every node", func() (bool, string) {
-			v := infoField2(ctx, n.Addr, "cluster_known_nodes")
+			v := clusterInfoField(ctx, n.Addr, "cluster_known_nodes")
 			return v == strconv.Itoa(len(c.Nodes)), "cluster_known_nodes=" + v
 		}); err != nil {
 			return nil, err
@@ -276,7 +278,7 @@ func StartCluster(primaries, replicas int) (*Cluster, error) {
 	}
 	for i, n := range c.Nodes {
 		if err := waitFor(30*time.Second, n.Addr+" cluster ok", func() (bool, string) {
-			v := infoField2(ctx, n.Addr, "cluster_state")
+			v := clusterInfoField(ctx, n.Addr, "cluster_state")
 			return v == "ok", "cluster_state=" + v
 		}); err != nil {
 			return nil, err
@@ -292,13 +294,13 @@ func StartCluster(primaries, replicas int) (*Cluster, error) {
 		if err := waitFor(20*time.Second, n.Addr+" sees every replica", func() (bool, string) {
 			cl := cmdClient(n.Addr)
 			defer cl.Close()
-			slots, err := cl.ClusterSlots(ctx).Result()
+			shards, err := cl.ClusterShards(ctx).Result()
 			if err != nil {
 				return false, err.Error()
 			}
 			full := 0
-			for _, s := range slots {
-				if len(s.Nodes) == 1+replicas {
+			for _, s := range shards {
+				if len(s.Slots) > 0 && len(online(s, "master")) == 1 && len(online(s, "replica")) == replicas {
 					full++
 				}
 			}
@@ -311,8 +313,8 @@ func StartCluster(primaries, replicas int) (*Cluster, error) {
 	return c, nil
 }
 
-// infoField2 reads a CLUSTER INFO field.
-func infoField2(ctx context.Context, addr, field string) string {
+// clusterInfoField reads a CLUSTER INFO field.
+func clusterInfoField(ctx context.Context, addr, field string) string {
 	cl := cmdClient(addr)
 	defer cl.Close()
 	info, err := cl.ClusterInfo(ctx).Result()
@@ -336,21 +338,35 @@ func (c *Cluster) PrimaryFor(ctx context.Context, key string) (primary, replica 
 		}
 		cl := cmdClient(n.Addr)
 		slot, err1 := cl.ClusterKeySlot(ctx, key).Result()
-		slots, err2 := cl.ClusterSlots(ctx).Result()
+		shards, err2 := cl.ClusterShards(ctx).Result()
 		cl.Close()
 		if err1 != nil || err2 != nil {
 			continue
 		}
-		for _, s := range slots {
-			if int64(s.Start) <= slot && slot <= int64(s.End) && len(s.Nodes) > 0 {
-				if len(s.Nodes) > 1 {
-					replica = c.Node(s.Nodes[1].Addr)
-				}
-				return c.Node(s.Nodes[0].Addr), replica, nil
+		for _, s := range shards {
+			primaries := online(s, "master")
+			if len(primaries) == 0 || !slices.ContainsFunc(s.Slots, func(r redis.SlotRange) bool { return r.Start <= slot && slot <= r.End }) {
+				continue
 			}
+			if replicas := online(s, "replica"); len(replicas) > 0 {
+				replica = c.Node(replicas[0])
+			}
+			return c.Node(primaries[0]), replica, nil
 		}
 	}
 	return nil, nil, errors.New("redistest: no node could say who serves " + key)
+}
+
+// online returns the addresses of the shard's healthy nodes with a role
+// ("master" or "replica"), as CLUSTER SHARDS reports them.
+func online(s redis.ClusterShard, role string) []string {
+	var addrs []string
+	for _, n := range s.Nodes {
+		if n.Role == role && n.Health == "online" {
+			addrs = append(addrs, net.JoinHostPort(n.IP, strconv.FormatInt(n.Port, 10)))
+		}
+	}
+	return addrs
 }
 
 var (
