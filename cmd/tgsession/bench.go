@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -99,8 +100,8 @@ func (c *cli) bench(ctx context.Context, args []string) error {
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	if f.redis == "" {
-		return usageErr("bench needs a real Redis (the numbers mean nothing on the embedded one): pass --redis URL")
+	if f.redis == "" && os.Getenv("REDIS_URL") == "" {
+		return usageErr("bench needs a real Redis (the numbers mean nothing on the embedded one): pass --redis URL or set REDIS_URL")
 	}
 	client, where, err := connect(f.redis)
 	if err != nil {
@@ -109,171 +110,272 @@ func (c *cli) bench(ctx context.Context, args []string) error {
 	defer client.Close()
 	run := make([]byte, 4)
 	_, _ = rand.Read(run)
-	prefix := "tgsession-bench:" + hex.EncodeToString(run)
-	var rows []benchRow
-	add := func(r benchRow) {
-		rows = append(rows, r)
-		if !f.json {
-			fmt.Fprintf(c.errOut, "  %-34s x%-3d %12.0f %s\n", r.Op, r.Goroutines, r.PerSec, r.Unit)
-		}
-	}
+	b := &bencher{c: c, ctx: ctx, client: client, prefix: "tgsession-bench:" + hex.EncodeToString(run), dur: dur, quiet: f.json}
+	defer b.deleteAll()
 	fmt.Fprintf(c.errOut, "bench on %s, %d CPUs, %v per measurement\n", where, runtime.NumCPU(), dur)
 
-	// Raw baselines.
-	rawKey := prefix + ":{raw}:peer"
-	if err := client.HSet(ctx, rawKey, "type", "user", "access_hash", "-4611686018427387904", "usernames", "user_1",
+	s, err := b.open("bench", false)
+	if err != nil {
+		return err
+	}
+	for _, step := range []func() error{
+		b.rawRoundTrip,
+		b.rawWrite,
+		func() error { return b.updatePeers(s) },
+		func() error { return b.lookups(s) },
+		b.ownerCache,
+		func() error { return b.memoryPerPeer(memPeers) },
+	} {
+		if err := step(); err != nil {
+			return err
+		}
+	}
+	if f.json {
+		return c.printJSON(b.rows)
+	}
+	return b.table()
+}
+
+// bencher runs the measurements of one bench, each against a raw-Redis
+// baseline measured on the same server and client in the same run.
+type bencher struct {
+	c      *cli
+	ctx    context.Context
+	client redis.UniversalClient
+	prefix string // every key of the run is under it
+	dur    time.Duration
+	quiet  bool // no progress lines (--json)
+
+	rows     []benchRow
+	raw      map[int]float64 // the raw HGETALL rate per goroutine count
+	rawPeers float64         // the raw same-layout write rate, peers/s
+	stores   []*redisstore.Store
+}
+
+// deleteAll deletes the run's sessions at the end, so that no measurement
+// runs while Redis frees a deleted one in the background.
+func (b *bencher) deleteAll() {
+	for _, s := range b.stores {
+		_ = s.Delete(b.ctx)
+		_ = s.Close()
+	}
+}
+
+const (
+	rawRoundTripOp = "raw HGETALL (round trip)"
+	rawWriteOp     = "raw HSET, 1000 peers, same layout"
+)
+
+func (b *bencher) add(r benchRow) {
+	b.rows = append(b.rows, r)
+	if !b.quiet {
+		fmt.Fprintf(b.c.errOut, "  %-34s x%-3d %12.0f %s\n", r.Op, r.Goroutines, r.PerSec, r.Unit)
+	}
+}
+
+// open opens a store that owns its session (fenced writes), with or
+// without the owner cache, holding 10000 peers.
+func (b *bencher) open(name string, cache bool) (*redisstore.Store, error) {
+	opts := redisstore.Options{Mode: redisstore.Leased, Prefix: b.prefix}
+	if cache {
+		opts.CacheSize = 100000
+	}
+	s, err := redisstore.New(b.client, name, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Open(b.ctx); err != nil {
+		return nil, err
+	}
+	b.stores = append(b.stores, s)
+	return s, s.ImportPeers(b.ctx, benchPeers(10000, 0))
+}
+
+// rawRoundTrip is the baseline of every lookup: one HGETALL of a small hash
+// holding a peer's fields, at 1, 8 and 64 goroutines.
+func (b *bencher) rawRoundTrip() error {
+	key := b.prefix + ":{raw}:peer"
+	if err := b.client.HSet(b.ctx, key, "type", "user", "access_hash", "-4611686018427387904", "usernames", "user_1",
 		"phone_number", "15550000001", "last_update_on", "1795631487").Err(); err != nil {
 		return err
 	}
-	defer client.Del(ctx, rawKey)
-	raw := map[int]float64{}
+	defer b.client.Del(b.ctx, key)
+	b.raw = map[int]float64{}
 	for _, g := range []int{1, 8, 64} {
-		v, err := measure(g, dur, func(int) error { return client.HGetAll(ctx, rawKey).Err() })
+		v, err := measure(g, b.dur, func(int) error { return b.client.HGetAll(b.ctx, key).Err() })
 		if err != nil {
 			return err
 		}
-		raw[g] = v
-		add(benchRow{Op: "raw HGETALL (round trip)", Goroutines: g, PerSec: v, Unit: "op", MeanLatency: latency(v, g)})
+		b.raw[g] = v
+		b.add(benchRow{Op: rawRoundTripOp, Goroutines: g, PerSec: v, Unit: "op", MeanLatency: latency(v, g)})
 	}
-	peers1000 := benchPeers(1000, 0)
-	rawBase := prefix + ":{raw}:p:"
-	rawHSet, err := measure(1, dur, func(int) error {
-		pipe := client.Pipeline()
-		for _, p := range peers1000 {
-			pipe.HSet(ctx, rawBase+strconv.FormatInt(p.ID, 10), "type", "user", "access_hash", strconv.FormatInt(p.AccessHash.V, 10),
-				"usernames", strings.Join(p.Usernames, " "), "phone_number", p.PhoneNumber, "last_update_on", "1795631487")
+	return nil
+}
+
+// rawWrite is the baseline of batched writes: the cheapest raw commands that
+// store 1000 peers in the store's own layout (keys.go): one HSET of 1000
+// id -> row pairs into the peers hash, one of the usernames into the
+// username index and one of the phones into the phone index, pipelined in
+// one round trip. No validation, no fencing, no reading of old rows.
+func (b *bencher) rawWrite() error {
+	peers := benchPeers(1000, 0)
+	base := b.prefix + ":{raw}:"
+	var rows, names, phones []any
+	for _, p := range peers {
+		id := strconv.FormatInt(p.ID, 10)
+		rows = append(rows, id, fmt.Sprintf("user|%d|%s|%s||%d", p.AccessHash.V, strings.Join(p.Usernames, " "), p.PhoneNumber, p.LastUpdateOn))
+		for _, u := range p.Usernames {
+			names = append(names, u, id)
 		}
-		_, err := pipe.Exec(ctx)
+		if p.PhoneNumber != "" {
+			phones = append(phones, p.PhoneNumber, id)
+		}
+	}
+	defer b.client.Del(b.ctx, base+"p", base+"u", base+"ph")
+	v, err := measure(1, b.dur, func(int) error {
+		pipe := b.client.Pipeline()
+		pipe.HSet(b.ctx, base+"p", rows...)
+		pipe.HSet(b.ctx, base+"u", names...)
+		pipe.HSet(b.ctx, base+"ph", phones...)
+		_, err := pipe.Exec(b.ctx)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	rawHSet *= 1000
-	add(benchRow{Op: "raw pipelined HSET, 1000 peers", Goroutines: 1, PerSec: rawHSet, Unit: "peer"})
-	for _, p := range peers1000 {
-		client.Del(ctx, rawBase+strconv.FormatInt(p.ID, 10))
-	}
+	b.rawPeers = v * 1000
+	b.add(benchRow{Op: rawWriteOp, Goroutines: 1, PerSec: b.rawPeers, Unit: "peer"})
+	return nil
+}
 
-	// The store, owning its session (fenced writes), without and with the cache.
-	open := func(name string, cache bool) (*redisstore.Store, error) {
-		opts := redisstore.Options{Mode: redisstore.Leased, Prefix: prefix}
-		if cache {
-			opts.CacheSize = 100000
-		}
-		s, err := redisstore.New(client, name, opts)
-		if err != nil {
-			return nil, err
-		}
-		return s, s.Open(ctx)
-	}
-	s, err := open("bench", false)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = s.Delete(ctx); _ = s.Close() }()
-	if err := s.ImportPeers(ctx, benchPeers(10000, 0)); err != nil {
-		return err
-	}
+// updatePeers measures UpdatePeers at 1, 100, 1000 and 10000 peers a call,
+// rewriting existing peers (alternating access hashes).
+func (b *bencher) updatePeers(s *redisstore.Store) error {
 	for _, n := range []int{1, 100, 1000, 10000} {
 		batches := [2][]storage.Peer{benchPeers(n, 1), benchPeers(n, 2)}
-		v, err := measure(1, dur, func(i int) error { return s.UpdatePeers(ctx, batches[i%2]) })
+		v, err := measure(1, b.dur, func(i int) error { return s.UpdatePeers(b.ctx, batches[i%2]) })
 		if err != nil {
 			return err
 		}
 		r := benchRow{Op: fmt.Sprintf("UpdatePeers(%d)", n), Goroutines: 1, PerSec: v * float64(n), Unit: "peer",
-			Baseline: "raw pipelined HSET, 1000 peers", Ratio: v * float64(n) / rawHSet}
+			Baseline: rawWriteOp, Ratio: v * float64(n) / b.rawPeers}
 		if n == 1 { // one peer per call: a round trip, compared with one
-			r.Baseline, r.Ratio, r.MeanLatency = "raw HGETALL (round trip)", v/raw[1], latency(v, 1)
+			r.Baseline, r.Ratio, r.MeanLatency = rawRoundTripOp, v/b.raw[1], latency(v, 1)
 		}
-		add(r)
+		b.add(r)
 	}
-	lookups := []struct {
-		name string
-		fn   func(st *redisstore.Store, i int) error
-	}{
-		{"PeerByID", func(st *redisstore.Store, i int) error { _, err := st.PeerByID(ctx, int64(1+i%10000)); return err }},
-		{"PeerByUsername", func(st *redisstore.Store, i int) error {
-			_, err := st.PeerByUsername(ctx, "user_"+strconv.Itoa((i%1000)*10))
-			return err
-		}},
-		{"PeerByPhoneNumber", func(st *redisstore.Store, i int) error {
-			_, err := st.PeerByPhoneNumber(ctx, strconv.Itoa(15550000000+(i%1000)*10))
-			return err
-		}},
-		{"Session (whole load)", func(st *redisstore.Store, _ int) error { _, err := st.Session(ctx); return err }},
-	}
-	for _, l := range lookups {
+	return nil
+}
+
+// benchLookups are the read operations bench measures.
+var benchLookups = []struct {
+	name string
+	fn   func(ctx context.Context, st *redisstore.Store, i int) error
+}{
+	{"PeerByID", func(ctx context.Context, st *redisstore.Store, i int) error {
+		_, err := st.PeerByID(ctx, int64(1+i%10000))
+		return err
+	}},
+	{"PeerByUsername", func(ctx context.Context, st *redisstore.Store, i int) error {
+		_, err := st.PeerByUsername(ctx, "user_"+strconv.Itoa((i%1000)*10))
+		return err
+	}},
+	{"PeerByPhoneNumber", func(ctx context.Context, st *redisstore.Store, i int) error {
+		_, err := st.PeerByPhoneNumber(ctx, strconv.Itoa(15550000000+(i%1000)*10))
+		return err
+	}},
+	{"Session (whole load)", func(ctx context.Context, st *redisstore.Store, _ int) error {
+		_, err := st.Session(ctx)
+		return err
+	}},
+}
+
+// lookups measures every lookup at 1, 8 and 64 goroutines against one raw
+// round trip at the same concurrency.
+func (b *bencher) lookups(s *redisstore.Store) error {
+	for _, l := range benchLookups {
 		for _, g := range []int{1, 8, 64} {
-			v, err := measure(g, dur, func(i int) error { return l.fn(s, i) })
-			if err != nil {
+			if err := b.lookup(l.name, s, g, func(i int) error { return l.fn(b.ctx, s, i) }); err != nil {
 				return err
 			}
-			add(benchRow{Op: l.name, Goroutines: g, PerSec: v, Unit: "op", Baseline: "raw HGETALL (round trip)",
-				Ratio: v / raw[g], MeanLatency: latency(v, g)})
 		}
 	}
-	cached, err := open("bench-cached", true)
+	return nil
+}
+
+func (b *bencher) lookup(op string, s *redisstore.Store, g int, fn func(int) error) error {
+	v, err := measure(g, b.dur, fn)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = cached.Delete(ctx); _ = cached.Close() }()
-	if err := cached.ImportPeers(ctx, benchPeers(10000, 0)); err != nil {
+	b.add(benchRow{Op: op, Goroutines: g, PerSec: v, Unit: "op", Baseline: rawRoundTripOp, Ratio: v / b.raw[g], MeanLatency: latency(v, g)})
+	return nil
+}
+
+// ownerCache measures PeerByID from a warm owner cache.
+func (b *bencher) ownerCache() error {
+	cached, err := b.open("bench-cached", true)
+	if err != nil {
 		return err
 	}
 	for i := 1; i <= 10000; i++ { // warm the cache
-		if _, err := cached.PeerByID(ctx, int64(i)); err != nil {
+		if _, err := cached.PeerByID(b.ctx, int64(i)); err != nil {
 			return err
 		}
 	}
+	byID := benchLookups[0].fn
 	for _, g := range []int{1, 8} {
-		v, err := measure(g, dur, func(i int) error { return lookups[0].fn(cached, i) })
-		if err != nil {
+		if err := b.lookup("PeerByID, owner cache", cached, g, func(i int) error { return byID(b.ctx, cached, i) }); err != nil {
 			return err
 		}
-		add(benchRow{Op: "PeerByID, owner cache", Goroutines: g, PerSec: v, Unit: "op", Baseline: "raw HGETALL (round trip)",
-			Ratio: v / raw[g], MeanLatency: latency(v, g)})
 	}
+	return nil
+}
 
-	// Memory per peer at scale.
-	if memPeers > 0 {
-		before, err := usedMemory(ctx, client)
-		if err != nil {
-			return err
-		}
-		m, err := open("bench-memory", false)
-		if err != nil {
-			return err
-		}
-		all := benchPeers(memPeers, 0)
-		for i := 0; i < len(all); i += 1000 {
-			if err := m.ImportPeers(ctx, all[i:min(i+1000, len(all))]); err != nil {
-				return err
-			}
-		}
-		after, err := usedMemory(ctx, client)
-		if err != nil {
-			return err
-		}
-		per := float64(after-before) / float64(memPeers)
-		add(benchRow{Op: fmt.Sprintf("memory per peer at %d peers (80%% usernames, 30%% phones)", memPeers), Goroutines: 1, PerSec: per, Unit: "B/peer"})
-		_ = m.Delete(ctx)
-		_ = m.Close()
+// memoryPerPeer loads n peers into a session and reports the server's
+// used_memory growth per peer (n 0 skips it).
+func (b *bencher) memoryPerPeer(n int) error {
+	if n <= 0 {
+		return nil
 	}
+	before, err := usedMemory(b.ctx, b.client)
+	if err != nil {
+		return err
+	}
+	m, err := redisstore.New(b.client, "bench-memory", redisstore.Options{Mode: redisstore.Leased, Prefix: b.prefix})
+	if err != nil {
+		return err
+	}
+	if err := m.Open(b.ctx); err != nil {
+		return err
+	}
+	b.stores = append(b.stores, m)
+	all := benchPeers(n, 0)
+	for i := 0; i < len(all); i += 1000 {
+		if err := m.ImportPeers(b.ctx, all[i:min(i+1000, len(all))]); err != nil {
+			return err
+		}
+	}
+	after, err := usedMemory(b.ctx, b.client)
+	if err != nil {
+		return err
+	}
+	b.add(benchRow{Op: fmt.Sprintf("memory per peer at %d peers (80%% usernames, 30%% phones)", n), Goroutines: 1,
+		PerSec: float64(after-before) / float64(n), Unit: "B/peer"})
+	return nil
+}
 
-	if f.json {
-		return c.printJSON(rows)
-	}
-	tw := tabwriter.NewWriter(c.out, 0, 0, 2, ' ', tabwriter.AlignRight)
+// table prints the rows for people.
+func (b *bencher) table() error {
+	tw := tabwriter.NewWriter(b.c.out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "operation\tgoroutines\tper second\tunit\tmean latency\tvs raw Redis\t")
 	fmt.Fprintln(tw, "\t\t\t\t\t(throughput ratio)\t")
-	for _, r := range rows {
+	for _, r := range b.rows {
 		ratio := ""
 		if r.Ratio > 0 {
 			ratio = fmt.Sprintf("%.2fx", r.Ratio)
 		}
-		val := fmt.Sprintf("%.0f", r.PerSec)
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t\n", r.Op, r.Goroutines, val, r.Unit, r.MeanLatency, ratio)
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t\n", r.Op, r.Goroutines, r.PerSec, r.Unit, r.MeanLatency, ratio)
 	}
 	return tw.Flush()
 }

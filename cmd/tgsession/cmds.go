@@ -23,6 +23,16 @@ import (
 	"github.com/tgsession/redisstore/storage"
 )
 
+// noSessionError is the CLI's wording of storage.ErrSessionNotFound, which
+// it wraps.
+type noSessionError struct{ name, prefix string }
+
+func (e noSessionError) Error() string {
+	return fmt.Sprintf("no session %q under prefix %q (tgsession ls lists them)", e.name, e.prefix)
+}
+
+func (e noSessionError) Unwrap() error { return storage.ErrSessionNotFound }
+
 // openSession opens NAME without a lease. existing: fail if it does not exist.
 func openSession(ctx context.Context, f flags, name string, existing bool) (*redisstore.Store, redis.UniversalClient, error) {
 	client, _, err := connect(f.redis)
@@ -37,7 +47,7 @@ func openSession(ctx context.Context, f flags, name string, existing bool) (*red
 	if err := s.Open(ctx); err != nil {
 		client.Close()
 		if errors.Is(err, storage.ErrSessionNotFound) {
-			return nil, nil, fmt.Errorf("no session %q under prefix %q (tgsession ls lists them)", name, f.prefix)
+			return nil, nil, noSessionError{name, f.prefix}
 		}
 		return nil, nil, err
 	}
@@ -136,7 +146,7 @@ func (c *cli) importCmd(ctx context.Context, args []string) error {
 	if s, client, err := openSession(ctx, f, name, true); err == nil {
 		s.Close()
 		client.Close()
-	} else if strings.HasPrefix(err.Error(), "no session") {
+	} else if errors.Is(err, storage.ErrSessionNotFound) {
 		exists = false
 	} else {
 		return err
@@ -425,7 +435,7 @@ func (c *cli) show(ctx context.Context, args []string) error {
 		return err
 	}
 	if i.Missing {
-		return fmt.Errorf("no session %q under prefix %q (tgsession ls lists them)", pos[0], f.prefix)
+		return noSessionError{pos[0], f.prefix}
 	}
 	if f.json {
 		return c.printJSON(i)

@@ -10,7 +10,7 @@
 //	tgsession peers NAME --id/--username/--phone
 //	tgsession rm NAME [--yes]            delete a session
 //	tgsession unlock NAME [--yes]        force-release a stuck worker's lease
-//	tgsession bench --redis URL          speed and memory against raw Redis
+//	tgsession bench [--redis URL]        speed and memory against raw Redis
 //
 // Every command takes --redis URL (default $REDIS_URL), --prefix and --json;
 // run "tgsession help" or "tgsession CMD --help".
@@ -33,6 +33,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tgsession/redisstore"
 )
 
 func main() {
@@ -54,10 +56,10 @@ commands:
   peers     NAME --id N | --username U | --phone P
   rm        NAME [--yes]
   unlock    NAME [--yes]
-  bench     --redis URL [--duration 1s] [--memory-peers 1000000] [--json]
+  bench     [--redis URL] [--duration 1s] [--memory-peers 1000000] [--json]
             the store's speed and memory against raw Redis on the same server
 
-common flags: --redis URL (default $REDIS_URL), --prefix P (default "tgsession"), --json
+common flags: --redis URL (default $REDIS_URL), --prefix P (default "` + redisstore.DefaultPrefix + `"), --json
 
 ` + connectHelp
 
@@ -74,7 +76,7 @@ func usageErr(format string, args ...any) error {
 	return exitError{2, fmt.Errorf(format, args...)}
 }
 
-// io is what a command reads and writes.
+// cli is what a command reads and writes, and whether they are terminals.
 type cli struct {
 	in      io.Reader
 	out     io.Writer
@@ -183,7 +185,7 @@ func (c *cli) flagSet(f *flags, synopsis string) *flag.FlagSet {
 	fs := flag.NewFlagSet(c.command, flag.ContinueOnError)
 	fs.SetOutput(c.errOut)
 	fs.StringVar(&f.redis, "redis", "", "Redis URL (default $REDIS_URL); see tgsession help")
-	fs.StringVar(&f.prefix, "prefix", "tgsession", "key prefix (namespace) of the sessions")
+	fs.StringVar(&f.prefix, "prefix", redisstore.DefaultPrefix, "key prefix (namespace) of the sessions")
 	fs.BoolVar(&f.json, "json", false, "print JSON for scripts")
 	fs.Var(&f.now, "now", "(tests) the time taken as now: unix seconds or RFC 3339")
 	fs.Usage = func() {
