@@ -432,8 +432,8 @@ func (s *Store) PeerByID(ctx context.Context, id int64) (storage.Peer, error) {
 	return p, err
 }
 
-// PeerByUsername is Hydrogram's lookup (latest holder first), with case and
-// a leading '@' ignored, and the 8 h expiry.
+// PeerByUsername is Hydrogram's lookup (latest holder first), with the
+// storage package's normalization and storage.UsernameTTL expiry.
 func (s *Store) PeerByUsername(ctx context.Context, username string) (storage.Peer, error) {
 	n := storage.NormalizeUsername(username)
 	p, ok, err := s.lookup(ctx, "peer by username",

@@ -244,8 +244,8 @@ func (s *Store) PeerByID(_ context.Context, id int64) (storage.Peer, error) {
 	return p, err
 }
 
-// PeerByUsername returns the latest holder of a username (case and a leading
-// '@' ignored); one written more than storage.UsernameTTL ago is expired.
+// PeerByUsername returns the latest holder of a username, by the storage
+// package's rules (normalization, storage.UsernameTTL expiry).
 func (s *Store) PeerByUsername(_ context.Context, username string) (storage.Peer, error) {
 	n := storage.NormalizeUsername(username)
 	s.mu.RLock()

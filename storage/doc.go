@@ -37,10 +37,15 @@
 //     resolving until a peer is cached with it again (Hydrogram would fall back
 //     to an older, likely expired, row).
 //   - A "min" peer (Peer.Min) never replaces a known full access hash.
-//   - PeerByUsername ignores case and a leading '@'; PeerByPhoneNumber ignores
-//     '+', spaces, dashes and parentheses. A username whose holder was written
-//     more than [UsernameTTL] ago (strictly greater, either direction of the
-//     clock) is reported as [ErrUsernameExpired] so the caller re-resolves it.
+//   - Usernames and phone numbers are normalized on the way in (UpdatePeers)
+//     and on lookup, by [NormalizeUsername] and [NormalizePhoneNumber]; the
+//     documentation of those two functions is the rule, and [Peer.Normalized]
+//     says what is valid after it. A lookup key that cannot be valid is a
+//     miss. (Hydrogram's storage compares exactly and leaves normalization to
+//     its Client; this is the one documented difference.)
+//   - A username whose holder was written more than [UsernameTTL] ago
+//     (strictly greater, either direction of the clock) is reported as
+//     [ErrUsernameExpired] so the caller re-resolves it.
 //   - Misses are [*LookupError] values wrapping [ErrPeerNotFound] or
 //     [ErrUsernameExpired]; their text is Hydrogram's KeyError text.
 //

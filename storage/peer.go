@@ -79,10 +79,11 @@ func (p Peer) InputPeer() InputPeer {
 	return ip
 }
 
-// Normalized returns p with usernames lower-cased, '@' stripped and
-// duplicates dropped, and the phone number reduced to digits, then checks it:
-// a bad type, an id outside its type's range, or a malformed username or
-// phone number returns an error wrapping ErrInvalid.
+// Normalized returns p with its usernames (duplicates dropped) and phone
+// number normalized by NormalizeUsername and NormalizePhoneNumber, then
+// checks it: a bad type, an id outside its type's range, more than
+// MaxUsernames usernames, or a username or phone number that is not valid
+// after normalization returns an error wrapping ErrInvalid.
 func (p Peer) Normalized() (Peer, error) {
 	kind := p.Type.IDKind()
 	if kind == "" {
@@ -119,12 +120,16 @@ func (p Peer) Normalized() (Peer, error) {
 	return p, nil
 }
 
-// NormalizeUsername trims spaces, drops a leading '@' and lower-cases.
+// NormalizeUsername is the username rule of the contract: it trims leading
+// and trailing white space, drops one leading '@' and lower-cases. A valid
+// username is then 1-MaxUsernameLen of [a-z0-9_].
 func NormalizeUsername(u string) string {
 	return strings.ToLower(strings.TrimPrefix(strings.TrimSpace(u), "@"))
 }
 
-// NormalizePhoneNumber drops '+', spaces, dashes, dots and parentheses.
+// NormalizePhoneNumber is the phone-number rule of the contract: it drops
+// every '+', space, tab, '-', '.', '(' and ')'. A valid phone number is then
+// 1-MaxPhoneNumberLen digits.
 func NormalizePhoneNumber(p string) string {
 	return strings.Map(func(r rune) rune {
 		switch r {

@@ -37,7 +37,8 @@ type Session struct {
 // date 0, everything else NULL.
 func NewSession() Session { return Session{DCID: Some(DefaultDCID)} }
 
-// Field names one session field; FieldSet is a set of them.
+// Field names one session field; Fields ORed together name a set of them
+// (AllFields is every field).
 type Field uint8
 
 // The session fields.

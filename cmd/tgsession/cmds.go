@@ -467,7 +467,7 @@ func (c *cli) peers(ctx context.Context, args []string) error {
 	var id, username, phone string
 	return c.withSession(ctx, args, "NAME --id N | --username U | --phone P", func(fs *flag.FlagSet) {
 		fs.StringVar(&id, "id", "", "Bot-API style peer id")
-		fs.StringVar(&username, "username", "", "username (case and a leading @ ignored)")
+		fs.StringVar(&username, "username", "", "username (normalized like storage.NormalizeUsername: case and a leading @ ignored)")
 		fs.StringVar(&phone, "phone", "", "phone number")
 	}, func(f flags, _ string, st *redisstore.Store, _ redis.UniversalClient) error {
 		given := 0

@@ -139,9 +139,9 @@ func (r *expectedResult) inputPeer() (storage.InputPeer, error) {
 // four planted timestamps through the clock) and reproduces every expected
 // lookup, hit, miss and expiry, with Hydrogram's messages.
 //
-// One documented difference: our lookups ignore case and a leading '@' in
-// usernames and '+' in phone numbers (Hydrogram's Client normalizes before it
-// asks its storage; ours does it in the storage). The fixture's three
+// One documented difference: our lookups normalize usernames and phone
+// numbers (storage.NormalizeUsername, storage.NormalizePhoneNumber);
+// Hydrogram's Client normalizes before it asks its storage. The fixture's three
 // storage-level misses that only exist because of that ("Alice", "@alice",
 // "+15551230001") are checked to resolve exactly like their normal forms.
 func (s suite) testHydrogramFixture(t *testing.T) {
