@@ -184,6 +184,13 @@ func (w *writer) gapAfter(t0 time.Time) (time.Duration, bool) {
 	return gap, len(w.ok) > 0 && w.ok[len(w.ok)-1].After(t0)
 }
 
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
 func (w *writer) successesAfter(t time.Time) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -213,11 +220,14 @@ func failover(t *testing.T, c redis.UniversalClient, name string, kill func()) t
 	done := make(chan struct{})
 	go func() { w.run(ctx, s, stop); close(done) }()
 	time.Sleep(500 * time.Millisecond)
-	t0 := time.Now()
 	kill()
+	// t0 is when the primary is gone (kill returns once the process has
+	// exited): a write acknowledged after it went through the new primary. A
+	// write acknowledged while the old one was dying is not a recovery.
+	t0 := time.Now()
 	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
-		if _, ok := w.gapAfter(t0); ok && w.successesAfter(time.Now().Add(-time.Second)) > 20 {
+		if _, ok := w.gapAfter(t0); ok && w.successesAfter(later(t0, time.Now().Add(-time.Second))) > 20 {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
