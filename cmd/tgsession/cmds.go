@@ -129,40 +129,17 @@ func (c *cli) importCmd(ctx context.Context, args []string) error {
 			return err
 		}
 	} else {
-		if _, err := os.Stat(file); err != nil {
-			return fmt.Errorf("cannot read %s: %w", file, err)
-		}
-		src = filestore.New(file, filestore.Options{Clock: f.clock})
-		if err := src.Open(ctx); err != nil {
-			return fmt.Errorf("%s is not a session file Hydrogram or Pyrogram wrote: %w", file, err)
+		if src, err = openSourceFile(ctx, f, file); err != nil {
+			return err
 		}
 		defer src.Close()
-		if _, err := src.Session(ctx); err != nil {
-			return fmt.Errorf("%s has no session row: %w", file, err)
-		}
 	}
-
-	exists := true
-	if s, client, err := openSession(ctx, f, name, true); err == nil {
-		s.Close()
-		client.Close()
-	} else if errors.Is(err, storage.ErrSessionNotFound) {
-		exists = false
-	} else {
-		return err
-	}
-	if exists && !force {
-		return fmt.Errorf("session %q already exists under prefix %q: pass --force to overwrite it (nothing was changed)", name, f.prefix)
-	}
-	st, client, err := openSession(ctx, f, name, false)
+	st, client, exists, err := importTarget(ctx, f, name, force)
 	if err != nil {
 		return err
 	}
 	defer client.Close()
 	defer st.Close()
-	if info, err := lock.Inspect(ctx, client, st.LeaseKey()); err == nil && info.Held {
-		return fmt.Errorf("session %q is owned by %v: stop that worker first, or run tgsession unlock %s (nothing was changed)", name, info.Owner, name)
-	}
 
 	result := map[string]any{"name": name, "prefix": f.prefix}
 	if str != "" {
@@ -176,18 +153,7 @@ func (c *cli) importCmd(ctx context.Context, args []string) error {
 			fmt.Fprintf(c.out, "imported %q from a %v session string (%v)\n", name, decoded.From, decoded)
 		}
 	} else {
-		if exists {
-			if err := st.Delete(ctx); err != nil {
-				return err
-			}
-			if err := st.Open(ctx); err != nil {
-				return err
-			}
-		}
-		total, _ := src.PeerCount(ctx)
-		bar := c.progress(total, "peers")
-		n, err := storage.Copy(ctx, st, src, storage.CopyOptions{BatchSize: 1000, Progress: bar})
-		c.progressDone(total)
+		n, err := c.copyFile(ctx, st, src, exists)
 		if err != nil {
 			return err
 		}
@@ -201,6 +167,65 @@ func (c *cli) importCmd(ctx context.Context, args []string) error {
 		return c.printJSON(result)
 	}
 	return nil
+}
+
+// openSourceFile opens a .session file to import and checks it has a session.
+func openSourceFile(ctx context.Context, f flags, file string) (*filestore.Store, error) {
+	if _, err := os.Stat(file); err != nil {
+		return nil, fmt.Errorf("cannot read %s: %w", file, err)
+	}
+	src := filestore.New(file, filestore.Options{Clock: f.clock})
+	if err := src.Open(ctx); err != nil {
+		return nil, fmt.Errorf("%s is not a session file Hydrogram or Pyrogram wrote: %w", file, err)
+	}
+	if _, err := src.Session(ctx); err != nil {
+		src.Close()
+		return nil, fmt.Errorf("%s has no session row: %w", file, err)
+	}
+	return src, nil
+}
+
+// importTarget opens (creating if needed) the session an import writes to.
+// It refuses an existing session without force, and a session a worker
+// owns; exists reports whether the session was there before.
+func importTarget(ctx context.Context, f flags, name string, force bool) (st *redisstore.Store, client redis.UniversalClient, exists bool, err error) {
+	if s, client, err := openSession(ctx, f, name, true); err == nil {
+		s.Close()
+		client.Close()
+		exists = true
+	} else if !errors.Is(err, storage.ErrSessionNotFound) {
+		return nil, nil, false, err
+	}
+	if exists && !force {
+		return nil, nil, true, fmt.Errorf("session %q already exists under prefix %q: pass --force to overwrite it (nothing was changed)", name, f.prefix)
+	}
+	st, client, err = openSession(ctx, f, name, false)
+	if err != nil {
+		return nil, nil, exists, err
+	}
+	if info, err := lock.Inspect(ctx, client, st.LeaseKey()); err == nil && info.Held {
+		st.Close()
+		client.Close()
+		return nil, nil, exists, fmt.Errorf("session %q is owned by %v: stop that worker first, or run tgsession unlock %s (nothing was changed)", name, info.Owner, name)
+	}
+	return st, client, exists, nil
+}
+
+// copyFile replaces the session's contents with the file's (session and
+// peers), with progress on stderr for large files.
+func (c *cli) copyFile(ctx context.Context, st *redisstore.Store, src *filestore.Store, exists bool) (int64, error) {
+	if exists {
+		if err := st.Delete(ctx); err != nil {
+			return 0, err
+		}
+		if err := st.Open(ctx); err != nil {
+			return 0, err
+		}
+	}
+	total, _ := src.PeerCount(ctx)
+	n, err := storage.Copy(ctx, st, src, storage.CopyOptions{BatchSize: 1000, Progress: c.progress(total, "peers")})
+	c.progressDone(total)
+	return n, err
 }
 
 // progress returns a Copy progress callback: a bar on a terminal, plain lines
