@@ -478,3 +478,63 @@ func TestLeaseTorture(t *testing.T) {
 	t.Logf("torture %v: %d writes accepted via the API, %d refused, %d kills, %d freezes, %d closes, %d in-flight writes accepted before a takeover",
 		duration, stats.writes.Load(), stats.refused.Load(), stats.kills.Load(), stats.freezes.Load(), stats.closes.Load(), stats.staleAccepted.Load())
 }
+
+// TestStalledWriteRefusedAfterTakeover: an owner's write that is stuck in a
+// partition (a stalling proxy, default go-redis options) while a standby
+// takes over and writes is delivered on heal and refused inside the script;
+// the owner learns of the loss (Lost) before the standby owns the session.
+func TestStalledWriteRefusedAfterTakeover(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := redistest.Require(t)
+	proxy := redistest.NewProxy(t, srv.Addr)
+	viaProxy := redis.NewClient(&redis.Options{Addr: proxy.Addr})
+	defer viaProxy.Close()
+	direct := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer direct.Close()
+	o := Options{Mode: Leased, Prefix: "stallw-" + redistest.TempName(t),
+		Lease: lock.Options{TTL: time.Second, RenewEvery: 200 * time.Millisecond, PollInterval: 50 * time.Millisecond}}
+	a, err := New(viaProxy, "acct", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	lost := a.Lease().Lost()
+
+	proxy.Stall()
+	inFlight := make(chan error, 1)
+	go func() {
+		inFlight <- a.UpdatePeers(ctx, []storage.Peer{{ID: 1, AccessHash: storage.Some[int64](111), Type: storage.PeerUser}})
+	}()
+	b, err := New(direct, "acct", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	select {
+	case <-lost:
+	default:
+		t.Error("the stalled owner's Lost had not fired when the standby's Open returned")
+	}
+	if err := b.UpdatePeers(ctx, []storage.Peer{{ID: 1, AccessHash: storage.Some[int64](222), Type: storage.PeerUser}}); err != nil {
+		t.Fatal(err)
+	}
+	proxy.Heal()
+	select {
+	case err := <-inFlight:
+		if !errors.Is(err, lock.ErrLeaseLost) {
+			t.Errorf("the stalled write delivered after the takeover: %v; want lock.ErrLeaseLost", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the stalled write never returned")
+	}
+	if p, err := b.PeerByID(ctx, 1); err != nil || p.AccessHash != storage.Some[int64](222) {
+		t.Errorf("peer 1 after heal = %v, %v; want the new owner's access hash 222", p.AccessHash, err)
+	}
+}

@@ -220,6 +220,7 @@ func try(ctx context.Context, client redis.UniversalClient, key string, o Option
 	}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	go l.renew()
+	go l.watch()
 	return l, nil
 }
 
@@ -354,22 +355,44 @@ func (l *Lease) end(err error) {
 	}
 }
 
+// watch enforces the owner's deadline on its own timer, independent of any
+// Redis call in flight: a renewal or a write blocked in a socket read (go-redis
+// applies a context deadline to reads only with ContextTimeoutEnabled) cannot
+// delay Lost. It sleeps until the current deadline, and ends the lease if no
+// renewal moved the deadline meanwhile.
+func (l *Lease) watch() {
+	for {
+		t := time.NewTimer(time.Until(l.Deadline()))
+		select {
+		case <-l.stop:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		if !time.Now().Before(l.Deadline()) {
+			l.end(ErrLeaseLost)
+			return
+		}
+	}
+}
+
+// renew refreshes the lease every RenewEvery until the lease ends. A renewal
+// may block (a partition) past the deadline; watch ends the lease on time
+// regardless, and a late success no longer revives it.
 func (l *Lease) renew() {
 	defer close(l.done)
 	tick := time.NewTicker(l.opts.RenewEvery)
 	defer tick.Stop()
 	for {
-		deadline := l.Deadline()
-		expire := time.NewTimer(time.Until(deadline))
 		select {
 		case <-l.stop:
-			expire.Stop()
-			return
-		case <-expire.C:
-			l.end(ErrLeaseLost)
 			return
 		case <-tick.C:
-			expire.Stop()
+		}
+		deadline := l.Deadline()
+		if !time.Now().Before(deadline) {
+			l.end(ErrLeaseLost)
+			return
 		}
 		sent := time.Now()
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)

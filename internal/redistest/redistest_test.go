@@ -78,3 +78,61 @@ func TestTopologies(t *testing.T) {
 		t.Errorf("cross-slot EVAL = %v; want CROSSSLOT", err)
 	}
 }
+
+// TestProxy: traffic flows; Stall holds a reply until Heal (delivered, in
+// order); Cut resets open connections and new ones work.
+func TestProxy(t *testing.T) {
+	t.Parallel()
+	srv := Require(t)
+	p := NewProxy(t, srv.Addr)
+	c, err := net.Dial("tcp", p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	roundTrip := func(cmd string, wait time.Duration) (string, error) {
+		if _, err := c.Write([]byte(cmd)); err != nil {
+			return "", err
+		}
+		_ = c.SetReadDeadline(time.Now().Add(wait))
+		buf := make([]byte, 64)
+		n, err := c.Read(buf)
+		return string(buf[:n]), err
+	}
+	if got, err := roundTrip("PING\r\n", 5*time.Second); err != nil || got != "+PONG\r\n" {
+		t.Fatalf("PING through the proxy = %q, %v", got, err)
+	}
+	p.Stall()
+	if got, err := roundTrip("ECHO a\r\nECHO b\r\n", 300*time.Millisecond); err == nil {
+		t.Fatalf("a stalled proxy delivered %q", got)
+	}
+	p.Heal()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var got []byte
+	buf := make([]byte, 64)
+	for len(got) < len("$1\r\na\r\n$1\r\nb\r\n") {
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("after Heal: %v (got %q)", err, got)
+		}
+		got = append(got, buf[:n]...)
+	}
+	if string(got) != "$1\r\na\r\n$1\r\nb\r\n" {
+		t.Errorf("after Heal got %q; want both replies in order", got)
+	}
+	p.Cut()
+	if _, err := roundTrip("PING\r\n", 5*time.Second); err == nil {
+		t.Error("a cut connection still answered")
+	}
+	c2, err := net.Dial("tcp", p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	c = c2
+	if got, err := roundTrip("PING\r\n", 5*time.Second); err != nil || got != "+PONG\r\n" {
+		t.Errorf("PING on a new connection after Cut = %q, %v", got, err)
+	}
+}
+
+func TestMain(m *testing.M) { Main(m) }
