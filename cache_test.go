@@ -204,7 +204,11 @@ func TestCacheLookupsWhileLeaseFlaps(t *testing.T) {
 	flaps := 0
 	for range 5 {
 		l := s.Lease()
-		if _, err := lock.ForceRelease(ctx, c, s.LeaseKey()); err != nil {
+		info, err := lock.Inspect(ctx, c, s.LeaseKey())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := lock.ForceRelease(ctx, c, s.LeaseKey(), info); err != nil {
 			t.Fatal(err)
 		}
 		select {

@@ -116,7 +116,11 @@ func TestLeaseOwnership(t *testing.T) {
 			}
 
 			// Operator force-release: A is deposed; its writes are refused.
-			if ok, err := lock.ForceRelease(ctx, c, a.keys.lease); !ok || err != nil {
+			shown, ierr := lock.Inspect(ctx, c, a.keys.lease)
+			if ierr != nil {
+				t.Fatal(ierr)
+			}
+			if ok, err := lock.ForceRelease(ctx, c, a.keys.lease, shown); !ok || err != nil {
 				t.Fatalf("ForceRelease = %v, %v", ok, err)
 			}
 			if err := a.UpdatePeers(ctx, []storage.Peer{{ID: 1, Type: storage.PeerUser}}); !errors.Is(err, lock.ErrLeaseLost) {

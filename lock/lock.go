@@ -435,10 +435,7 @@ func (l *Lease) Release(ctx context.Context) error {
 		}
 		return fmt.Errorf("lock: release %s: %w", l.key, err)
 	}
-	if err := l.client.Publish(ctx, Channel(l.key), "released").Err(); err != nil {
-		return fmt.Errorf("lock: released %s but could not notify waiters (they will poll): %w", l.key, err)
-	}
-	return nil
+	return announce(ctx, l.client, l.key)
 }
 
 // Info is what Inspect reports about a lease.
@@ -446,9 +443,13 @@ type Info struct {
 	Held  bool
 	Owner Owner
 	TTL   time.Duration // remaining time in Redis
+
+	value string // the lease's stored value, which ForceRelease compares
 }
 
-// Inspect reads who holds the lease on key, for operators and tools.
+// Inspect reads who holds the lease on key, for operators and tools. A lease
+// whose metadata cannot be read is reported as held, with an error; only
+// Clear removes it.
 func Inspect(ctx context.Context, client redis.UniversalClient, key string) (Info, error) {
 	pipe := client.Pipeline()
 	get := pipe.Get(ctx, key)
@@ -460,28 +461,57 @@ func Inspect(ctx context.Context, client redis.UniversalClient, key string) (Inf
 	if errors.Is(err, redis.Nil) {
 		return Info{}, nil
 	}
-	info := Info{Held: true, TTL: max(pttl.Val(), 0)}
+	info := Info{Held: true, TTL: max(pttl.Val(), 0), value: v}
 	if _, meta, ok := strings.Cut(v, sep); ok {
 		if err := json.Unmarshal([]byte(meta), &info.Owner); err != nil {
-			return info, fmt.Errorf("lock: %s holds unreadable metadata: %w", key, err)
+			return info, fmt.Errorf("lock: %s holds unreadable metadata (not a lease this package wrote; lock.Clear removes it): %w", key, err)
 		}
 	}
 	return info, nil
 }
 
-// ForceRelease deletes the lease on key whoever holds it, and wakes waiting
-// workers. The deposed owner's fenced writes are refused from then on and it
-// sees Lost at its next renewal. For operators: use it only when the owner is
-// known to be gone, or to stop a stuck one.
-func ForceRelease(ctx context.Context, client redis.UniversalClient, key string) (bool, error) {
-	n, err := client.Del(ctx, key).Result()
+//go:embed lua/release_if.lua
+var releaseIfSrc string
+
+var releaseIfScript = redis.NewScript(releaseIfSrc)
+
+// ForceRelease deletes the lease on key if it is still the one info (from
+// Inspect) describes, and wakes waiting workers. It returns false, deleting
+// nothing, when the lease has ended or changed hands since: an operator who
+// was shown owner A never removes owner B's lease. The deposed owner's fenced
+// writes are refused from then on and it sees Lost at its next renewal. For
+// operators: use it only when the owner is known to be gone, or to stop a
+// stuck one.
+func ForceRelease(ctx context.Context, client redis.UniversalClient, key string, info Info) (bool, error) {
+	if !info.Held {
+		return false, nil
+	}
+	n, err := releaseIfScript.Run(ctx, client, []string{key}, info.value).Int()
 	if err != nil {
 		return false, fmt.Errorf("lock: force-release %s: %w", key, err)
 	}
-	if err := client.Publish(ctx, Channel(key), "released").Err(); err != nil {
-		return n == 1, fmt.Errorf("lock: force-released %s but could not notify waiters: %w", key, err)
+	if n == 0 {
+		return false, nil
 	}
-	return n == 1, nil
+	return true, announce(ctx, client, key)
+}
+
+// Clear deletes whatever the lease key holds, even a value this package did
+// not write (junk), and wakes waiting workers. Prefer ForceRelease, which
+// never removes a lease that changed hands.
+func Clear(ctx context.Context, client redis.UniversalClient, key string) (bool, error) {
+	n, err := client.Del(ctx, key).Result()
+	if err != nil {
+		return false, fmt.Errorf("lock: clear %s: %w", key, err)
+	}
+	return n == 1, announce(ctx, client, key)
+}
+
+func announce(ctx context.Context, client redis.UniversalClient, key string) error {
+	if err := client.Publish(ctx, Channel(key), "released").Err(); err != nil {
+		return fmt.Errorf("lock: released %s but could not notify waiters (they will poll): %w", key, err)
+	}
+	return nil
 }
 
 // Abandon stops renewing without releasing, as a crashed process would: the

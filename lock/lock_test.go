@@ -181,7 +181,11 @@ func TestForceRelease(t *testing.T) {
 		got <- err
 	}()
 	time.Sleep(50 * time.Millisecond) // let the standby subscribe (not required for correctness)
-	ok, err := ForceRelease(ctx, c, "k")
+	info, err := Inspect(ctx, c, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok, err := ForceRelease(ctx, c, "k", info)
 	if err != nil || !ok {
 		t.Fatalf("ForceRelease = %v, %v", ok, err)
 	}
@@ -189,8 +193,58 @@ func TestForceRelease(t *testing.T) {
 		t.Fatalf("standby after force-release: %v", err)
 	}
 	waitClosed(t, a.Lost(), "A.Lost after force-release")
-	if ok, _ := ForceRelease(ctx, c, "nobody"); ok {
+	none, _ := Inspect(ctx, c, "nobody")
+	if ok, _ := ForceRelease(ctx, c, "nobody", none); ok {
 		t.Error("ForceRelease of a missing lease reported true")
+	}
+}
+
+// TestForceReleaseComparesTheLease: an operator shown owner A whose lease
+// changes hands before the release does not remove B's lease; junk in the
+// key is reported and only Clear removes it.
+func TestForceReleaseComparesTheLease(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	m, c := setup(t)
+	a, err := TryAcquire(ctx, c, "k", Options{TTL: time.Second, WorkerID: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown, err := Inspect(ctx, c, "k")
+	if err != nil || shown.Owner.WorkerID != "a" {
+		t.Fatalf("Inspect = %+v, %v", shown, err)
+	}
+	// A's lease ends; B takes the session while the operator reads the prompt.
+	a.Abandon()
+	m.FastForward(2 * time.Second)
+	b, err := TryAcquire(ctx, c, "k", Options{TTL: time.Minute, WorkerID: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Release(ctx)
+	if ok, err := ForceRelease(ctx, c, "k", shown); ok || err != nil {
+		t.Errorf("ForceRelease of the lease shown (A's) after B took over = %v, %v; want false, nil", ok, err)
+	}
+	if err := b.Valid(); err != nil {
+		t.Errorf("B's lease after the refused release: %v", err)
+	}
+	if info, _ := Inspect(ctx, c, "k"); info.Owner.WorkerID != "b" {
+		t.Errorf("lease after the refused release: %+v; want B's", info)
+	}
+
+	// Junk in a lease key: Inspect says so, ForceRelease leaves it, Clear removes it.
+	if err := c.Set(ctx, "junk", "x|{not json", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	info, err := Inspect(ctx, c, "junk")
+	if err == nil || !info.Held {
+		t.Errorf("Inspect of junk = %+v, %v; want held and an error", info, err)
+	}
+	if ok, err := Clear(ctx, c, "junk"); !ok || err != nil {
+		t.Errorf("Clear = %v, %v", ok, err)
+	}
+	if n, _ := c.Exists(ctx, "junk").Result(); n != 0 {
+		t.Error("Clear left the key")
 	}
 }
 

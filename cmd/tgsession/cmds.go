@@ -555,13 +555,28 @@ func (c *cli) rm(ctx context.Context, args []string) error {
 }
 
 func (c *cli) unlock(ctx context.Context, args []string) error {
-	var yes bool
-	return c.withSession(ctx, args, "NAME [--yes]", func(fs *flag.FlagSet) {
+	var yes, force bool
+	return c.withSession(ctx, args, "NAME [--yes] [--force]", func(fs *flag.FlagSet) {
 		fs.BoolVar(&yes, "yes", false, "do not ask")
+		fs.BoolVar(&force, "force", false, "clear the lease key whatever it holds, even a value that is not a lease")
 	}, func(f flags, name string, st *redisstore.Store, client redis.UniversalClient) error {
 		li, err := lock.Inspect(ctx, client, st.LeaseKey())
-		if err != nil {
-			return err
+		if err != nil && !force {
+			return fmt.Errorf("%w\n(tgsession unlock %s --force clears the key; nothing was changed)", err, name)
+		}
+		if force {
+			if err := c.confirm(yes, fmt.Sprintf("clear the lease key of session %q whatever it holds", name)); err != nil {
+				return err
+			}
+			ok, err := lock.Clear(ctx, client, st.LeaseKey())
+			if err != nil {
+				return err
+			}
+			if f.json {
+				return c.printJSON(map[string]any{"name": name, "released": ok, "owner": nil})
+			}
+			fmt.Fprintf(c.out, "cleared the lease key of %q (%v)\n", name, map[bool]string{true: "it held a value", false: "it was empty"}[ok])
+			return nil
 		}
 		if !li.Held {
 			if f.json {
@@ -574,9 +589,16 @@ func (c *cli) unlock(ctx context.Context, args []string) error {
 		if err := c.confirm(yes, "force-release it (the owner's writes are refused from now on)"); err != nil {
 			return err
 		}
-		ok, err := lock.ForceRelease(ctx, client, st.LeaseKey())
+		ok, err := lock.ForceRelease(ctx, client, st.LeaseKey(), li)
 		if err != nil {
 			return err
+		}
+		if !ok {
+			now, _ := lock.Inspect(ctx, client, st.LeaseKey())
+			if !now.Held {
+				return fmt.Errorf("the lease of %v ended while you were asked; nothing was changed", li.Owner)
+			}
+			return fmt.Errorf("the lease changed hands while you were asked (now %v): nothing was changed; run tgsession unlock %s again to release it", now.Owner, name)
 		}
 		if f.json {
 			return c.printJSON(map[string]any{"name": name, "released": ok, "owner": li.Owner})

@@ -9,7 +9,7 @@
 //	tgsession show NAME                  one session (the auth key only as its fingerprint)
 //	tgsession peers NAME --id/--username/--phone
 //	tgsession rm NAME [--yes]            delete a session
-//	tgsession unlock NAME [--yes]        force-release a stuck worker's lease
+//	tgsession unlock NAME [--yes]        release a stuck worker's lease (the one shown)
 //	tgsession bench [--redis URL]        speed and memory against raw Redis
 //
 // Every command takes --redis URL (default $REDIS_URL), --prefix and --json;
@@ -55,7 +55,7 @@ commands:
   show      NAME
   peers     NAME --id N | --username U | --phone P
   rm        NAME [--yes]
-  unlock    NAME [--yes]
+  unlock    NAME [--yes] [--force]
   bench     [--redis URL] [--duration 1s] [--memory-peers 1000000] [--json]
             the store's speed and memory against raw Redis on the same server
 

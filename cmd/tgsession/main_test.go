@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/tgsession/redisstore/filestore"
 	"github.com/tgsession/redisstore/internal/redistest"
 	"github.com/tgsession/redisstore/storage"
@@ -430,6 +431,28 @@ func testUnlockKilledWorker(t *testing.T) {
 	fails(t, tg(t, "", append([]string{"show", "stuck"}, e...)...), 1, "no session", "show after rm")
 }
 
+// testUnlockJunk: a lease key holding something that is not a lease is
+// reported, left alone by unlock, and cleared by unlock --force.
+func testUnlockJunk(t *testing.T) {
+	t.Parallel()
+	e := env(t)
+	must(t, tg(t, "", append([]string{"import", "junk", "--string", loadVectors(t)[0]["session_string"].(string)}, e...)...), "import")
+	c := redis.NewClient(&redis.Options{Addr: redistest.Require(t).Addr})
+	defer c.Close()
+	key := e[3] + ":{junk}:lease"
+	if err := c.Set(context.Background(), key, "x|{not json", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	fails(t, tg(t, "", append([]string{"unlock", "junk", "--yes"}, e...)...), 1, "--force", "unlock of junk without --force")
+	if v, _ := c.Get(context.Background(), key).Result(); v != "x|{not json" {
+		t.Errorf("unlock without --force changed the key to %q", v)
+	}
+	must(t, tg(t, "", append([]string{"unlock", "junk", "--yes", "--force"}, e...)...), "unlock --force")
+	if n, _ := c.Exists(context.Background(), key).Result(); n != 0 {
+		t.Error("unlock --force left the key")
+	}
+}
+
 // TestBadInput: every bad input gets a clear message, a non-zero exit and
 // changes nothing.
 func testBadInput(t *testing.T) {
@@ -531,7 +554,7 @@ func TestCLI(t *testing.T) {
 	t.Run("group", func(t *testing.T) {
 		for name, fn := range map[string]func(*testing.T){
 			"DemoEmbedded": testDemoEmbedded, "DemoRealRedis": testDemoRealRedis, "Strings": testStrings,
-			"UnlockKilledWorker": testUnlockKilledWorker, "BadInput": testBadInput,
+			"UnlockKilledWorker": testUnlockKilledWorker, "UnlockJunk": testUnlockJunk, "BadInput": testBadInput,
 			"Bench": testBench, "LargeFile": testLargeFile,
 		} {
 			t.Run(name, fn)
