@@ -542,3 +542,30 @@ func TestStalledWriteRefusedAfterTakeover(t *testing.T) {
 		t.Errorf("peer 1 after heal = %v, %v; want the new owner's access hash 222", p.AccessHash, err)
 	}
 }
+
+// TestOpenFailsFastOnACL: a worker whose Redis user lacks a command the lease
+// needs does not wait forever: Open fails at once and names the command.
+func TestOpenFailsFastOnACL(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := redistest.Require(t)
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer admin.Close()
+	user := "acl-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	if err := admin.Do(ctx, "ACL", "SETUSER", user, "on", ">pw", "~*", "&*", "+@all", "-msetnx").Err(); err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Do(ctx, "ACL", "DELUSER", user)
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr, Username: user, Password: "pw"})
+	defer c.Close()
+	s, err := New(c, "acct", Options{Mode: Leased, Prefix: "acl-" + redistest.TempName(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	err = s.Open(octx)
+	if err == nil || !strings.Contains(err.Error(), "MSETNX") || octx.Err() != nil {
+		t.Errorf("Open under an ACL without msetnx = %v (context: %v); want an immediate error naming MSETNX", err, octx.Err())
+	}
+}

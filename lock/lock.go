@@ -53,6 +53,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -93,6 +94,11 @@ type Options struct {
 	SafetyMargin time.Duration // owner deadline = last renewal sent + TTL - SafetyMargin (default TTL/10)
 	PollInterval time.Duration // longest wait between attempts while waiting (default 1 s)
 	WorkerID     string        // recorded in the metadata (default "<host>-<pid>")
+
+	// Logger, if set, receives the transient errors Acquire retries and the
+	// failed renewals (at level Warn); permanent errors are returned, not
+	// logged. nil logs nothing.
+	Logger *slog.Logger
 
 	// WaitReplicas, when positive, makes acquiring wait (Redis WAIT, up to
 	// WaitTimeout, default 1 s) until that many replicas hold the new lease,
@@ -203,7 +209,7 @@ func try(ctx context.Context, client redis.UniversalClient, key string, o Option
 		return nil, ErrHeld
 	}
 	if err != nil {
-		return nil, fmt.Errorf("lock: acquire %s: %w", key, err)
+		return nil, explain(ctx, client, key, fmt.Errorf("lock: acquire %s: %w", key, err))
 	}
 	if o.WaitReplicas > 0 {
 		if err := confirm(ctx, client, key, lk, o); err != nil {
@@ -270,6 +276,9 @@ func Acquire(ctx context.Context, client redis.UniversalClient, key string, opts
 		if err == nil {
 			return l, nil
 		}
+		if permanent(err) {
+			return nil, err // explained by try
+		}
 		wait := o.PollInterval
 		if errors.Is(err, ErrHeld) {
 			if ttl, terr := client.PTTL(ctx, key).Result(); terr == nil && ttl > 0 && ttl < wait {
@@ -280,6 +289,9 @@ func Acquire(ctx context.Context, client redis.UniversalClient, key string, opts
 		} else {
 			lastErr = err
 			redisutil.ReloadOnFailover(client, err)
+			if o.Logger != nil {
+				o.Logger.Warn("lock: acquiring failed, retrying", "key", key, "err", err, "retry_in", wait)
+			}
 		}
 		timer := time.NewTimer(wait)
 		select {
@@ -294,6 +306,44 @@ func Acquire(ctx context.Context, client redis.UniversalClient, key string, opts
 		}
 		timer.Stop()
 	}
+}
+
+// permanent reports an error that retrying cannot cure: an ACL denial, a
+// failed authentication, or a lease key holding another type of value.
+func permanent(err error) bool {
+	for _, prefix := range []string{"NOPERM", "NOAUTH", "WRONGPASS", "WRONGTYPE"} {
+		if redis.HasErrorPrefix(err, prefix) {
+			return true
+		}
+	}
+	return aclDeniedInScript(err)
+}
+
+// aclDeniedInScript reports Redis's error for a command an ACL denies inside
+// a Lua script, which does not name the command.
+func aclDeniedInScript(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "can't run this command")
+}
+
+//go:embed lua/acl_probe.lua
+var aclProbeSrc string
+
+var aclProbeScript = redis.NewScript(aclProbeSrc)
+
+// explain adds what to do to a permanent error of acquiring (see permanent);
+// for an ACL denial inside the lease's scripts it finds out which commands
+// are denied. Other errors are returned as they are.
+func explain(ctx context.Context, client redis.UniversalClient, key string, err error) error {
+	if !permanent(err) {
+		return err
+	}
+	if aclDeniedInScript(err) {
+		if denied, perr := aclProbeScript.Run(ctx, client, []string{key + ":aclprobe"}).StringSlice(); perr == nil && len(denied) > 0 {
+			return fmt.Errorf("%w: the Redis user may not run %s, which the lease runs inside Lua scripts: grant it in the user's ACL; retrying cannot help",
+				err, strings.ToUpper(strings.Join(denied, ", ")))
+		}
+	}
+	return fmt.Errorf("%w: a permanent error: fix the Redis user's ACL or credentials, or the key; retrying cannot help", err)
 }
 
 // Key returns the lease's Redis key.
@@ -413,6 +463,9 @@ func (l *Lease) renew() {
 			// cluster's slot map if a failover is under way); the deadline
 			// timer ends the lease if no renewal succeeds in time.
 			redisutil.ReloadOnFailover(l.client, err)
+			if l.opts.Logger != nil {
+				l.opts.Logger.Warn("lock: renewal failed", "key", l.key, "err", err, "deadline_in", time.Until(deadline))
+			}
 		}
 	}
 }

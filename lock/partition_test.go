@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -95,4 +97,91 @@ func stalledHandover(t *testing.T, direct redis.UniversalClient, addr, key strin
 		t.Errorf("%s: stalled owner's Valid = %v after takeover", key, err)
 	}
 	return acquiredAt.Sub(lostAt)
+}
+
+// TestAcquireStopsOnPermanentErrors: errors that retrying cannot cure end
+// Acquire at once (well within its context), naming what is wrong; the
+// transient kind is retried and logged.
+func TestAcquireStopsOnPermanentErrors(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := redistest.Require(t)
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer admin.Close()
+	user := "nomsetnx-" + fmt.Sprint(time.Now().UnixNano())
+	if err := admin.Do(ctx, "ACL", "SETUSER", user, "on", ">pw", "~*", "&*", "+@all", "-msetnx").Err(); err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Do(ctx, "ACL", "DELUSER", user)
+	hashKey := "perm-" + redistest.TempName(t) + ":lease"
+	if err := admin.HSet(ctx, hashKey, "not", "a lease").Err(); err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Del(ctx, hashKey)
+	tests := []struct {
+		name string
+		opts redis.Options
+		key  string
+		want string
+	}{
+		{"ACL without msetnx", redis.Options{Username: user, Password: "pw"}, "perm-" + redistest.TempName(t) + ":lease", "MSETNX"},
+		{"wrong password", redis.Options{Username: user, Password: "wrong"}, "perm-" + redistest.TempName(t) + ":lease", "WRONGPASS"},
+		{"lease key of another type", redis.Options{}, hashKey, "WRONGTYPE"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := tc.opts
+			o.Addr = srv.Addr
+			c := redis.NewClient(&o)
+			defer c.Close()
+			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			start := time.Now()
+			_, err := Acquire(wctx, c, tc.key, Options{TTL: time.Second, PollInterval: 100 * time.Millisecond})
+			took := time.Since(start)
+			t.Logf("after %v: %v", took.Round(time.Millisecond), err)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "retrying cannot help") {
+				t.Errorf("Acquire = %v; want a permanent error naming %s", err, tc.want)
+			}
+			if wctx.Err() != nil {
+				t.Errorf("Acquire retried until its context ended (%v)", took)
+			}
+		})
+	}
+}
+
+// TestAcquireLogsTransientErrors: a server that is down is retried while
+// the context lasts, and every retry goes to the logger.
+func TestAcquireLogsTransientErrors(t *testing.T) {
+	t.Parallel()
+	var buf syncBuffer
+	logger := slog.New(slog.NewTextHandler(&buf, nil))
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	_, err := Acquire(ctx, c, "down:lease", Options{PollInterval: 50 * time.Millisecond, Logger: logger})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Acquire against a down server = %v; want the context's deadline", err)
+	}
+	if n := strings.Count(buf.String(), "acquiring failed, retrying"); n < 2 {
+		t.Errorf("%d retries logged; want several:\n%s", n, buf.String())
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
