@@ -569,3 +569,50 @@ func TestOpenFailsFastOnACL(t *testing.T) {
 		t.Errorf("Open under an ACL without msetnx = %v (context: %v); want an immediate error naming MSETNX", err, octx.Err())
 	}
 }
+
+// TestOpenRefusesEvictingServer: a worker does not open on a server whose
+// maxmemory-policy can evict session keys or leases, unless it opts in.
+func TestOpenRefusesEvictingServer(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	redistest.Require(t) // skips or fails (CI) without redis-server
+	tests := []struct {
+		policy string
+		allow  bool
+		want   string // "" for success
+	}{
+		{"allkeys-lru", false, "maxmemory-policy allkeys-lru"},
+		{"volatile-lru", false, "maxmemory-policy volatile-lru"},
+		{"allkeys-lru", true, ""},
+		{"noeviction", false, ""},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("%s/allow=%v", tc.policy, tc.allow), func(t *testing.T) {
+			t.Parallel()
+			srv, err := redistest.Start("--maxmemory", "2mb", "--maxmemory-policy", tc.policy)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Stop()
+			c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+			defer c.Close()
+			s, err := New(c, "acct", Options{Mode: Leased, AllowEviction: tc.allow})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = s.Open(ctx)
+			defer s.Close()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("Open: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("Open = %v; want an error naming %q", err, tc.want)
+			}
+			if tc.want != "" {
+				if n, _ := c.Exists(ctx, s.LeaseKey()).Result(); n != 0 {
+					t.Error("a refused Open left a lease behind")
+				}
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -19,6 +20,9 @@ import (
 func (s *Store) Open(ctx context.Context) error {
 	if s.opts.Mode != Leased {
 		return s.openSession(ctx)
+	}
+	if err := s.checkEviction(ctx); err != nil {
+		return err
 	}
 	if l := s.lease.Load(); l == nil || l.Valid() != nil {
 		l, err := lock.Acquire(ctx, s.rdb, s.keys.lease, s.opts.Lease)
@@ -37,20 +41,25 @@ func (s *Store) Open(ctx context.Context) error {
 	return nil
 }
 
-// openSession registers the name and runs open.lua, finishing an
-// interrupted Delete ("dirty") first.
+// openSession registers the name and runs open.lua. It creates the session
+// only if the name was not registered before (or Options.RecreateLost): a
+// registered name without data is a lost session (ErrSessionLost), not a new
+// one. Peers left without a session hash ("dirty") are removed first.
 func (s *Store) openSession(ctx context.Context) error {
 	token, err := s.token("open")
 	if err != nil {
 		return err
 	}
-	create := !s.opts.OpenExisting
-	if create {
+	create, wantCreate := false, !s.opts.OpenExisting
+	if wantCreate {
 		// Register first: a crash in between leaves a name without a
-		// session (listing tools skip it), never a session without a name.
-		if err := s.rdb.SAdd(ctx, registryKey(s.opts.Prefix), s.name).Err(); err != nil {
+		// session (Open then reports it lost), never a session without a
+		// name.
+		added, err := s.rdb.SAdd(ctx, registryKey(s.opts.Prefix), s.name).Result()
+		if err != nil {
 			return s.fail("open", err)
 		}
+		create = added == 1 || s.opts.RecreateLost
 	}
 	for range 3 {
 		res, err := openCall(s.keys, create, token).run(ctx, s.rdb).StringSlice()
@@ -67,6 +76,9 @@ func (s *Store) openSession(ctx context.Context) error {
 				return s.fail("open", layoutError(res[1]))
 			}
 		case "missing":
+			if wantCreate {
+				return s.fail("open", ErrSessionLost)
+			}
 			return s.fail("open", storage.ErrSessionNotFound)
 		case "dirty":
 			if err := s.deleteSession(ctx, token); err != nil {
@@ -80,6 +92,94 @@ func (s *Store) openSession(ctx context.Context) error {
 		return nil
 	}
 	return s.fail("open", errors.New("session keeps being deleted concurrently; retry"))
+}
+
+// unsafePolicy reports a maxmemory setting under which Redis may evict the
+// store's keys: any limit with a policy other than noeviction (volatile-*
+// policies evict the lease, which has a TTL; allkeys-* evict anything).
+func unsafePolicy(maxmemory, policy string) bool {
+	return maxmemory != "" && maxmemory != "0" && policy != "noeviction"
+}
+
+// checkEviction refuses, once per store, a server that may evict the
+// session's keys (INFO memory, or CONFIG GET, on every primary), unless
+// Options.AllowEviction. If the server answers neither (an ACL, or a server
+// without them), it warns once through Options.Logger and goes on; a network
+// error fails Open, to be checked again on the next.
+func (s *Store) checkEviction(ctx context.Context) error {
+	if s.opts.AllowEviction || s.evictionChecked.Load() {
+		return nil
+	}
+	check := func(ctx context.Context, c redis.UniversalClient) error {
+		maxmemory, policy, err := evictionSettings(ctx, c)
+		if err != nil {
+			return err
+		}
+		if unsafePolicy(maxmemory, policy) {
+			return fmt.Errorf("%w: the server has maxmemory %s bytes with maxmemory-policy %s, which can evict session keys (the auth key) and leases: set maxmemory-policy noeviction (or maxmemory 0), or open with Options.AllowEviction",
+				errEvictionPolicy, maxmemory, policy)
+		}
+		return nil
+	}
+	var err error
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return check(ctx, c) })
+	} else {
+		err = check(ctx, s.rdb)
+	}
+	var replied redis.Error
+	switch {
+	case errors.Is(err, errEvictionPolicy):
+		return s.fail("open", err)
+	case errors.As(err, &replied):
+		if s.opts.Logger != nil {
+			s.opts.Logger.Warn("redisstore: cannot check maxmemory-policy (the server refused INFO and CONFIG GET); make sure it is noeviction", "store", s.String(), "err", err)
+		}
+	case err != nil:
+		return s.fail("open", fmt.Errorf("check maxmemory-policy: %w", err))
+	}
+	s.evictionChecked.Store(true)
+	return nil
+}
+
+var errEvictionPolicy = errors.New("eviction can lose sessions")
+
+// evictionSettings reads maxmemory and maxmemory-policy with INFO memory, or
+// CONFIG GET if INFO is refused.
+func evictionSettings(ctx context.Context, c redis.UniversalClient) (maxmemory, policy string, err error) {
+	info, err := c.Info(ctx, "memory").Result()
+	if err == nil && infoField(info, "maxmemory_policy") != "" {
+		return infoField(info, "maxmemory"), infoField(info, "maxmemory_policy"), nil
+	}
+	var replied redis.Error
+	if err != nil && !errors.As(err, &replied) {
+		return "", "", err
+	}
+	cfg, cerr := c.ConfigGet(ctx, "maxmemory*").Result()
+	if cerr != nil {
+		return "", "", errors.Join(err, cerr)
+	}
+	if _, ok := cfg["maxmemory-policy"]; !ok {
+		return "", "", errors.Join(err, noPolicy{})
+	}
+	return cfg["maxmemory"], cfg["maxmemory-policy"], nil
+}
+
+// noPolicy is a server's answer without a maxmemory-policy; it counts as a
+// reply (redis.Error), not a network failure.
+type noPolicy struct{}
+
+func (noPolicy) Error() string { return "CONFIG GET returned no maxmemory-policy" }
+func (noPolicy) RedisError()   {}
+
+// infoField returns a field of an INFO reply.
+func infoField(info, field string) string {
+	for _, line := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // Close marks the store closed and, when Leased, releases the lease so a

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/tgsession/redisstore/lock"
@@ -67,6 +68,23 @@ type Options struct {
 	// creating a missing session (for tools that inspect or export).
 	OpenExisting bool
 
+	// RecreateLost lets Open create a session afresh whose name is
+	// registered but whose data is gone (evicted, flushed or deleted by hand).
+	// Without it such an Open fails with ErrSessionLost, so a fleet never
+	// carries on with a blank session in place of an account. Imports set it.
+	RecreateLost bool
+
+	// AllowEviction lets a Leased store open on a server whose
+	// maxmemory-policy may evict its keys. Without it, Open refuses such a
+	// server: an evicted session hash loses the auth key, and an evicted
+	// lease lets two workers own one session.
+	AllowEviction bool
+
+	// Logger, if set, receives warnings the store cannot return as errors
+	// (an ACL that hides the eviction policy), and is the lease's logger
+	// unless Lease.Logger is set. nil logs nothing.
+	Logger *slog.Logger
+
 	// Durability makes critical writes wait for replicas; the zero value
 	// does not wait.
 	Durability Durability
@@ -118,6 +136,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if d := o.Durability; d != (Durability{}) && (d.Replicas < 1 || d.Timeout <= 0) {
 		return o, fmt.Errorf("redisstore: durability needs at least 1 replica and a positive timeout (got %d, %v)", d.Replicas, d.Timeout)
+	}
+	if o.Lease.Logger == nil {
+		o.Lease.Logger = o.Logger
 	}
 	switch {
 	case o.CacheSize < 0:

@@ -541,8 +541,10 @@ func TestDeleteAndResume(t *testing.T) {
 					}
 				}
 			}
-			// Peers left without a session hash (removed by hand) are cleaned
-			// up by the next Open, which then creates a fresh session.
+			// A registered session whose hash vanished (removed by hand,
+			// evicted) is not recreated blank: Open reports it lost. With
+			// RecreateLost the peers left behind are cleaned up and a fresh
+			// session is created.
 			_ = s.Close()
 			if err := s.Open(ctx); err != nil {
 				t.Fatal(err)
@@ -557,9 +559,22 @@ func TestDeleteAndResume(t *testing.T) {
 				t.Errorf("session without its hash: %v", err)
 			}
 			_ = s.Close()
+			if err := s.Open(ctx); !errors.Is(err, ErrSessionLost) {
+				t.Fatalf("Open after the session hash vanished: %v; want ErrSessionLost", err)
+			}
+			if n, _ := c.HLen(ctx, s.keys.peers).Result(); n != 300 {
+				t.Errorf("a refused Open changed the peers: %d left; want 300", n)
+			}
+			o := s.opts
+			o.RecreateLost = true
+			s, err := New(c, s.Name(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if err := s.Open(ctx); err != nil {
 				t.Fatal(err)
 			}
+			defer s.Close()
 			if n, _ := s.PeerCount(ctx); n != 0 {
 				t.Errorf("PeerCount after the cleanup = %d; want 0", n)
 			}

@@ -40,6 +40,13 @@ import (
 	"github.com/tgsession/redisstore/storage"
 )
 
+// ErrSessionLost reports a session whose name is registered but whose data
+// is gone: evicted by a maxmemory-policy, removed by FLUSHDB/FLUSHALL or by
+// hand (or, rarely, a first Open or a Delete interrupted half-way). Open does
+// not recreate it blank unless Options.RecreateLost is set; restore it from a
+// backup or an export (tgsession import), or open with RecreateLost.
+var ErrSessionLost = errors.New("session data is gone although the session is registered: evicted (check maxmemory-policy), flushed or deleted by hand; restore it with tgsession import, or open with Options.RecreateLost")
+
 // Store is one session in Redis. It implements storage.Storage and is safe
 // for concurrent use.
 type Store struct {
@@ -53,6 +60,8 @@ type Store struct {
 	cache *ownerCache // nil without Options.CacheSize
 	open  atomic.Bool
 	lease atomic.Pointer[lock.Lease] // Leased only; nil when not held
+
+	evictionChecked atomic.Bool // Leased: the server's eviction policy was found safe
 }
 
 var (

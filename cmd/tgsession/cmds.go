@@ -39,7 +39,9 @@ func openSession(ctx context.Context, f flags, name string, existing bool) (*red
 	if err != nil {
 		return nil, nil, exitError{2, err}
 	}
-	s, err := redisstore.New(client, name, redisstore.Options{Mode: redisstore.Unfenced, Prefix: f.prefix, Clock: f.clock, OpenExisting: existing})
+	// Creating is only ever asked by an import, which restores a lost session.
+	s, err := redisstore.New(client, name, redisstore.Options{Mode: redisstore.Unfenced, Prefix: f.prefix, Clock: f.clock,
+		OpenExisting: existing, RecreateLost: !existing})
 	if err != nil {
 		client.Close()
 		return nil, nil, exitError{2, err}
@@ -431,7 +433,7 @@ func (c *cli) ls(ctx context.Context, args []string) error {
 	fmt.Fprintln(tw, "NAME\tDC\tUSER_ID\tBOT\tPEERS\tOWNER\tLEASE")
 	for _, i := range all {
 		if i.Missing {
-			fmt.Fprintf(tw, "%q\t-\t-\t-\t-\t-\t(registered, no data)\n", i.Name)
+			fmt.Fprintf(tw, "%q\t-\t-\t-\t-\t-\t(registered, no data: lost? tgsession import restores it)\n", i.Name)
 			continue
 		}
 		owner, lease := "-", "-"
