@@ -65,20 +65,42 @@ func (s *Store) writePeers(ctx context.Context, op string, peers []storage.Peer,
 }
 
 // updatePeers writes normalized, stamped peers with the given lease token,
-// one script call per batch.
+// one script call per chunk (see chunkLen).
 func (s *Store) updatePeers(ctx context.Context, token string, norm []storage.Peer) error {
 	if s.cache != nil {
 		s.cache.invalidatePeers(norm)
 		defer s.cache.invalidatePeers(norm) // also after: a read racing the write must not refill
 	}
 	for len(norm) > 0 {
-		chunk := norm[:min(s.opts.BatchSize, len(norm))]
+		chunk := norm[:chunkLen(norm, s.opts.BatchSize)]
 		norm = norm[len(chunk):]
 		if err := updatePeersCall(s.keys, token, chunk).run(ctx, s.rdb).Err(); err != nil {
 			return s.fail("update peers", err)
 		}
 	}
 	return nil
+}
+
+// chunkLen returns how many of peers the next script call carries: at most
+// maxPeers, maxScriptUnits units of work and maxScriptBytes of arguments
+// (options.go), and at least one.
+func chunkLen(peers []storage.Peer, maxPeers int) int {
+	units, size := 0, 0
+	for i, p := range peers {
+		u := 1 + len(p.Usernames)
+		b := 64 + len(p.PhoneNumber) // the id, type, hash, stamp and separators, generously
+		if p.PhoneNumber != "" {
+			u++
+		}
+		for _, n := range p.Usernames {
+			b += len(n) + 1
+		}
+		if i > 0 && (i == maxPeers || units+u > maxScriptUnits || size+b > maxScriptBytes) {
+			return i
+		}
+		units, size = units+u, size+b
+	}
+	return len(peers)
 }
 
 // PeerByID returns the cached peer with that Bot-API id (one HGET, or the
