@@ -22,6 +22,7 @@ const LayoutVersion = 2
 //	P:{E}:p        hash: peer id -> row (codec.go)
 //	P:{E}:u        hash: username -> peer id
 //	P:{E}:ph       hash: phone number -> peer id
+//	P:{E}:w        sorted set: ids of the session's last 1000 applied writes (retry dedup, lua/guard.lua)
 //	P:{E}:lease    string: the owner's lease (package lock), "<token>|<owner JSON>", with a TTL
 //	P:sessions     set: every session name under P (outside any hash tag)
 //
@@ -55,6 +56,7 @@ type keys struct {
 	peers     string
 	usernames string
 	phones    string
+	applied   string
 	lease     string
 }
 
@@ -66,6 +68,7 @@ func newKeys(prefix, name string) keys {
 		peers:     base + "p",
 		usernames: base + "u",
 		phones:    base + "ph",
+		applied:   base + "w",
 		lease:     base + "lease",
 	}
 }

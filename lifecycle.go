@@ -277,7 +277,7 @@ func (s *Store) Delete(ctx context.Context) error {
 
 // deleteSession removes the session's keys (but the lease) in one script.
 func (s *Store) deleteSession(ctx context.Context, token string) error {
-	return s.fail("delete", deleteCall(s.keys, token).run(ctx, s.rdb).Err())
+	return s.failWrite("delete", deleteCall(s.keys, token).run(ctx, s.rdb).Err())
 }
 
 // ListSessions returns the names registered under a prefix (DefaultPrefix

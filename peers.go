@@ -75,7 +75,7 @@ func (s *Store) updatePeers(ctx context.Context, token string, norm []storage.Pe
 		chunk := norm[:chunkLen(norm, s.opts.BatchSize)]
 		norm = norm[len(chunk):]
 		if err := updatePeersCall(s.keys, token, chunk).run(ctx, s.rdb).Err(); err != nil {
-			return s.fail("update peers", err)
+			return s.failWrite("update peers", err)
 		}
 	}
 	return nil

@@ -2,7 +2,9 @@ package redisstore
 
 import (
 	"context"
+	"crypto/rand"
 	"embed"
+	"encoding/base64"
 	"strconv"
 
 	"github.com/redis/go-redis/v9"
@@ -74,19 +76,29 @@ func openCall(k keys, create bool, token string) call {
 	return call{scriptOpen, []string{k.session, k.peers, k.lease}, []any{LayoutVersion, boolArg(create), token}}
 }
 
-// setFieldsCall runs lua/set_fields.lua: KEYS session, lease; ARGV layout,
-// token, then field/value pairs for the fields of v named by which.
+// setFieldsCall runs lua/set_fields.lua: KEYS session, lease, applied
+// writes; ARGV layout, token, a fresh write id, then field/value pairs for the
+// fields of v named by which.
 func setFieldsCall(k keys, token string, v storage.Session, which storage.Field) call {
-	args := append([]any{LayoutVersion, token}, encodeSession(v, which)...)
-	return call{scriptSetFields, []string{k.session, k.lease}, args}
+	args := append([]any{LayoutVersion, token, writeID()}, encodeSession(v, which)...)
+	return call{scriptSetFields, []string{k.session, k.lease, k.applied}, args}
+}
+
+// writeID returns a random id for one script call, so that a client's retry
+// of a write that was applied is recognized (lua/guard.lua).
+func writeID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 // updatePeersCall runs lua/update_peers.lua: KEYS session, peers, username
-// index, phone index, lease; ARGV layout, token, then one "id|row" per peer
-// (the row of codec.go). The peers must be normalized.
+// index, phone index, lease, applied writes; ARGV layout, token, a fresh
+// write id, then one "id|row" per peer (the row of codec.go). The peers must
+// be normalized.
 func updatePeersCall(k keys, token string, peers []storage.Peer) call {
-	args := make([]any, 0, 2+len(peers))
-	args = append(args, strconv.Itoa(LayoutVersion), token)
+	args := make([]any, 0, 3+len(peers))
+	args = append(args, strconv.Itoa(LayoutVersion), token, writeID())
 	var b []byte
 	for _, p := range peers {
 		b = strconv.AppendInt(b[:0], p.ID, 10)
@@ -94,7 +106,7 @@ func updatePeersCall(k keys, token string, peers []storage.Peer) call {
 		b = appendRow(b, p)
 		args = append(args, string(b))
 	}
-	return call{scriptUpdatePeers, []string{k.session, k.peers, k.usernames, k.phones, k.lease}, args}
+	return call{scriptUpdatePeers, []string{k.session, k.peers, k.usernames, k.phones, k.lease, k.applied}, args}
 }
 
 // peerByIndexCall runs lua/peer_by_index.lua: KEYS the username index (or
@@ -108,7 +120,7 @@ func peerByIndexCall(k keys, phone bool, key string) call {
 }
 
 // deleteCall runs lua/delete.lua: KEYS session, peers, username index, phone
-// index, lease; ARGV token.
+// index, lease, applied writes; ARGV token.
 func deleteCall(k keys, token string) call {
-	return call{scriptDelete, []string{k.session, k.peers, k.usernames, k.phones, k.lease}, []any{token}}
+	return call{scriptDelete, []string{k.session, k.peers, k.usernames, k.phones, k.lease, k.applied}, []any{token}}
 }

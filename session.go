@@ -70,7 +70,7 @@ func (s *Store) setFields(ctx context.Context, token string, v storage.Session, 
 	if s.opts.Durability.Replicas > 0 && which&(storage.FieldAuthKey|storage.FieldDCID) != 0 {
 		return s.durable(ctx, "write session", c)
 	}
-	return s.fail("write session", c.run(ctx, s.rdb).Err())
+	return s.failWrite("write session", c.run(ctx, s.rdb).Err())
 }
 
 // durable runs a script call and WAIT on one connection to the keys' primary.
@@ -84,7 +84,7 @@ func (s *Store) durable(ctx context.Context, op string, c call) error {
 		n, err = run(true)
 	}
 	if err != nil {
-		return s.fail(op, err)
+		return s.failWrite(op, err)
 	}
 	if n < d.Replicas {
 		return s.fail(op, fmt.Errorf("%w: %d of %d replicas confirmed within %v", storage.ErrNotDurable, n, d.Replicas, d.Timeout))

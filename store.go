@@ -47,6 +47,15 @@ import (
 // backup or an export (tgsession import), or open with RecreateLost.
 var ErrSessionLost = errors.New("session data is gone although the session is registered: evicted (check maxmemory-policy), flushed or deleted by hand; restore it with tgsession import, or open with Options.RecreateLost")
 
+// ErrOutcomeUnknown reports a write whose request may have reached Redis but
+// whose reply did not come back (a connection reset, a timeout, a canceled
+// context): it may or may not have been applied. The wrapping error says
+// whether this worker still holds its lease. Read the data back to find out;
+// a retry of the same call is safe (writes are whole-row replaces). The
+// store's own scripts recognize a client's retry of a write they already
+// applied (write ids), so ErrLeaseLost always means "not applied".
+var ErrOutcomeUnknown = errors.New("the write may or may not have been applied: the connection failed after it was sent")
+
 // Store is one session in Redis. It implements storage.Storage and is safe
 // for concurrent use.
 type Store struct {
@@ -130,6 +139,27 @@ func (s *Store) fail(op string, err error) error {
 		err = fmt.Errorf("%w: %w", storage.ErrNotDurable, err)
 	}
 	return fmt.Errorf("redisstore: %s %s: %w", op, s.label(), err)
+}
+
+// failWrite is fail for a write: an error that is not Redis's reply (the
+// request may have been applied) becomes ErrOutcomeUnknown, with the lease's
+// state.
+func (s *Store) failWrite(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var reply redis.Error
+	if !errors.As(err, &reply) {
+		state := "no lease"
+		if s.opts.Mode == Leased {
+			state = "this worker's lease is still valid"
+			if l := s.lease.Load(); l == nil || l.Valid() != nil {
+				state = "this worker's lease is lost"
+			}
+		}
+		err = fmt.Errorf("%w (%s): %w", ErrOutcomeUnknown, state, err)
+	}
+	return s.fail(op, err)
 }
 
 func (s *Store) checkOpen(op string) error {

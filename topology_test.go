@@ -57,14 +57,14 @@ func TestClusterOneSlot(t *testing.T) {
 	if slot(a.session) == slot(b.session) {
 		t.Fatal("control names share a slot; pick others")
 	}
-	err := scriptSetFields.Run(ctx, c, []string{a.session, b.lease}, LayoutVersion, "", "dc_id", "1").Err()
+	err := scriptSetFields.Run(ctx, c, []string{a.session, b.lease, a.applied}, LayoutVersion, "", "", "dc_id", "1").Err()
 	if err == nil || !strings.Contains(err.Error(), "CROSSSLOT") {
 		t.Errorf("two-session script on a real cluster = %v; want CROSSSLOT", err)
 	}
 	m := miniredis.RunT(t)
 	mc := redis.NewClient(&redis.Options{Addr: m.Addr()})
 	defer mc.Close()
-	if err := scriptSetFields.Run(ctx, mc, []string{a.session, b.lease}, LayoutVersion, "", "dc_id", "1").Err(); err != nil && strings.Contains(err.Error(), "CROSSSLOT") {
+	if err := scriptSetFields.Run(ctx, mc, []string{a.session, b.lease, a.applied}, LayoutVersion, "", "", "dc_id", "1").Err(); err != nil && strings.Contains(err.Error(), "CROSSSLOT") {
 		t.Errorf("miniredis refused CROSSSLOT too; the control shows nothing")
 	}
 }

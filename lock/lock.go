@@ -21,9 +21,11 @@
 //
 //	deadline = (send time of the last successful renewal) + TTL - SafetyMargin
 //
-// measured on Go's monotonic clock. When the deadline passes without a
-// successful renewal, or a renewal finds the lease gone or taken, Lost()
-// fires and Valid() starts failing: the owner considers itself deposed BEFORE
+// measured on Go's monotonic clock, and enforced by a timer of its own, so a
+// renewal blocked in a socket read (go-redis applies context deadlines to
+// reads only with ContextTimeoutEnabled) cannot delay it. When the deadline
+// passes without a successful renewal, or a renewal finds the lease gone or
+// taken, Lost() fires and Valid() starts failing: the owner considers itself deposed BEFORE
 // Redis can let anyone else acquire. SafetyMargin (default TTL/10) absorbs
 // clock-rate differences between hosts and the time between checking Valid
 // and the write reaching Redis.

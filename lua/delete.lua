@@ -5,6 +5,7 @@
 -- KEYS[3]  username index hash   P:{E}:u
 -- KEYS[4]  phone index hash      P:{E}:ph
 -- KEYS[5]  lease                 P:{E}:lease
+-- KEYS[6]  applied writes         P:{E}:w
 -- ARGV[1]  lease token, or "" without a lease (see guard.lua)
 --
 -- Removes the session hash and, with UNLINK, the peer cache and both indexes
@@ -20,5 +21,5 @@ if refused then
   return refused
 end
 redis.call('DEL', KEYS[1])
-redis.call('UNLINK', KEYS[2], KEYS[3], KEYS[4])
+redis.call('UNLINK', KEYS[2], KEYS[3], KEYS[4], KEYS[6])
 return 0

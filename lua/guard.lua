@@ -43,3 +43,23 @@ local function check_session(key, layout)
   return nil
 end
 
+-- applied(key, wid): key is the applied-writes sorted set P:{E}:w, wid the
+-- caller's write id (random per script call; "" for none). True when this
+-- very write was applied already: the client re-sent it after its reply was
+-- lost (go-redis retries on a connection error). The script then returns -1
+-- without writing again, so a retry neither applies twice nor reports a lease
+-- lost for a write that was applied.
+local function applied(key, wid)
+  return wid ~= '' and redis.call('ZSCORE', key, wid) ~= false
+end
+
+-- record_applied(key, wid): remembers wid among the last 1000 applied writes
+-- of the session (a retry follows its first attempt within a second).
+local function record_applied(key, wid)
+  if wid == '' then
+    return
+  end
+  local t = redis.call('TIME')
+  redis.call('ZADD', key, t[1] .. '.' .. string.format('%06d', tonumber(t[2])), wid)
+  redis.call('ZREMRANGEBYRANK', key, 0, -1001)
+end

@@ -2,14 +2,17 @@
 --
 -- KEYS[1]  session hash P:{E}:s
 -- KEYS[2]  lease        P:{E}:lease
+-- KEYS[3]  applied-writes sorted set P:{E}:w (see guard.lua)
 -- ARGV[1]  layout version the caller understands (decimal)
 -- ARGV[2]  lease token, or "" without a lease (see guard.lua)
--- ARGV[3..] pairs: field name, value. An empty value means NULL (the field is
+-- ARGV[3]  write id (random per call), or ""
+-- ARGV[4..] pairs: field name, value. An empty value means NULL (the field is
 --          removed). Field names: dc_id api_id test_mode auth_key date user_id
 --          is_bot. Integers are decimal strings and stay strings here (Lua
 --          numbers are doubles); auth_key is an opaque envelope.
 --
--- Returns: the number of fields written.
+-- Returns: the number of fields written, or -1 when this write id was applied
+--          already (a client retry; nothing is written again).
 -- Runs after the guard.lua prelude.
 -- Errors (nothing is written in every case):
 --   LEASELOST, LEASEHELD  see guard.lua
@@ -18,10 +21,13 @@
 --   BADARG     unknown field, a value of the wrong shape, or an odd argument count
 local known = {dc_id = 'int', api_id = 'int', test_mode = 'bool', auth_key = 'blob',
                date = 'int', user_id = 'int', is_bot = 'bool'}
-if (#ARGV - 2) % 2 ~= 0 then
+if applied(KEYS[3], ARGV[3]) then -- guard.lua
+  return -1
+end
+if (#ARGV - 3) % 2 ~= 0 then
   return redis.error_reply('BADARG odd number of field arguments')
 end
-for i = 3, #ARGV, 2 do
+for i = 4, #ARGV, 2 do
   local kind, v = known[ARGV[i]], ARGV[i + 1]
   if not kind then
     return redis.error_reply('BADARG unknown session field')
@@ -42,7 +48,7 @@ if refused then
   return refused
 end
 local set, del = {}, {}
-for i = 3, #ARGV, 2 do
+for i = 4, #ARGV, 2 do
   if ARGV[i + 1] == '' then
     del[#del + 1] = ARGV[i]
   else
@@ -56,4 +62,5 @@ end
 if #del > 0 then
   redis.call('HDEL', KEYS[1], unpack(del))
 end
-return (#ARGV - 2) / 2
+record_applied(KEYS[3], ARGV[3])
+return (#ARGV - 3) / 2

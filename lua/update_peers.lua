@@ -5,10 +5,12 @@
 -- KEYS[3]  username index hash   P:{E}:u   (username -> id)
 -- KEYS[4]  phone index hash      P:{E}:ph  (phone -> id)
 -- KEYS[5]  lease                 P:{E}:lease
+-- KEYS[6]  applied writes         P:{E}:w   (see guard.lua)
 --
 -- ARGV[1]  layout version the caller understands
 -- ARGV[2]  lease token, or "" without a lease (see guard.lua)
--- ARGV[3..] one per peer: "id|type|access_hash|usernames|phone|min|updated"
+-- ARGV[3]  write id (random per call), or ""
+-- ARGV[4..] one per peer: "id|type|access_hash|usernames|phone|min|updated"
 --          id          decimal Bot-API id (kept a string: Lua numbers are doubles)
 --          type        user | bot | group | channel | supergroup
 --          access_hash decimal, or "" for NULL
@@ -38,18 +40,22 @@
 --      Lua's unpack limit).
 --
 -- Runs after the guard.lua prelude.
--- Returns: the number of peers written.
+-- Returns: the number of peers written, or -1 when this write id was applied
+--          already (a client retry; nothing is written again).
 -- Errors (nothing written): BADARG, LEASELOST, LEASEHELD, NOSESSION, LAYOUT, WRONGTYPE (from phase 2).
 local SLICE = 4000
 
 -- Phase 1: validate (and split) every argument.
 local types = {user = true, bot = true, group = true, channel = true, supergroup = true}
 local P = {}
-for i = 3, #ARGV do
+if applied(KEYS[6], ARGV[3]) then -- guard.lua
+  return -1
+end
+for i = 4, #ARGV do
   local id, typ, ah, names, phone, min, ts = string.match(ARGV[i],
     '^(%-?%d+)|(%l+)|(%-?%d*)|([a-z0-9_ ]*)|(%d*)|(1?)|(%d+)$')
   if not id or #id > 20 or not types[typ] or #ah > 20 or #ts > 15 or ah == '-' then
-    return redis.error_reply('BADARG peer #' .. (i - 2) .. ' is malformed')
+    return redis.error_reply('BADARG peer #' .. (i - 3) .. ' is malformed')
   end
   P[#P + 1] = {id, typ, ah, names, phone, min, ts, ARGV[i]}
 end
@@ -206,4 +212,5 @@ local function encode(r) return r[7] end -- the row text, kept by phase 3
 flush(KEYS[2], rows, dirtyR, encode)
 flush(KEYS[3], uidx, dirtyU)
 flush(KEYS[4], pidx, dirtyP)
+record_applied(KEYS[6], ARGV[3])
 return #P

@@ -11,20 +11,23 @@ import (
 // Proxy is a TCP proxy on 127.0.0.1 in front of one server, for partition
 // tests. Stall holds the bytes of every connection in both directions (new
 // connections are accepted and stalled too) and Heal delivers them in order,
-// as a network partition that heals would; Cut resets every open connection,
-// as a middlebox or a dead link would. A goroutine blocked in a socket read
+// as a network partition that heals would; StallReplies holds only what the
+// server sends (requests arrive and are executed, their replies do not come
+// back); Cut resets every open connection, as a middlebox or a dead link
+// would. A goroutine blocked in a socket read
 // behind a stalled proxy stays blocked: that is the point.
 type Proxy struct {
 	Addr   string // where clients connect
 	target string
 	ln     net.Listener
 
-	mu      sync.Mutex
-	cond    *sync.Cond
-	stalled bool
-	closed  bool
-	conns   map[net.Conn]struct{}
-	wg      sync.WaitGroup
+	mu         sync.Mutex
+	cond       *sync.Cond
+	stallReqs  bool // hold client -> server bytes
+	stallReply bool // hold server -> client bytes
+	closed     bool
+	conns      map[net.Conn]struct{}
+	wg         sync.WaitGroup
 }
 
 // StartProxy starts a proxy to target on a free loopback port.
@@ -69,8 +72,8 @@ func (p *Proxy) accept() {
 			return
 		}
 		p.wg.Add(2)
-		go p.pipe(s, c)
-		go p.pipe(c, s)
+		go p.pipe(s, c, true)
+		go p.pipe(c, s, false)
 	}
 }
 
@@ -86,8 +89,9 @@ func (p *Proxy) track(conns ...net.Conn) bool {
 	return true
 }
 
-// pipe copies src to dst, holding each chunk while the proxy is stalled.
-func (p *Proxy) pipe(dst, src net.Conn) {
+// pipe copies src to dst, holding each chunk while its direction is stalled
+// (toServer: the requests).
+func (p *Proxy) pipe(dst, src net.Conn, toServer bool) {
 	defer p.wg.Done()
 	defer func() {
 		p.mu.Lock()
@@ -102,7 +106,7 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 		n, err := src.Read(buf)
 		if n > 0 {
 			p.mu.Lock()
-			for p.stalled && !p.closed {
+			for (toServer && p.stallReqs || !toServer && p.stallReply) && !p.closed {
 				p.cond.Wait()
 			}
 			p.mu.Unlock()
@@ -125,14 +129,21 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 // Stall holds all traffic until Heal.
 func (p *Proxy) Stall() {
 	p.mu.Lock()
-	p.stalled = true
+	p.stallReqs, p.stallReply = true, true
 	p.mu.Unlock()
 }
 
-// Heal delivers what Stall held, in order, and lets traffic flow again.
+// StallReplies holds the server's replies until Heal; requests go through.
+func (p *Proxy) StallReplies() {
+	p.mu.Lock()
+	p.stallReply = true
+	p.mu.Unlock()
+}
+
+// Heal delivers what was held, in order, and lets traffic flow again.
 func (p *Proxy) Heal() {
 	p.mu.Lock()
-	p.stalled = false
+	p.stallReqs, p.stallReply = false, false
 	p.cond.Broadcast()
 	p.mu.Unlock()
 }
