@@ -816,3 +816,88 @@ func TestWriteOutcomeUnknown(t *testing.T) {
 		t.Errorf("write with a lost reply: %v; want ErrOutcomeUnknown saying the lease is still valid", err)
 	}
 }
+
+// TestCutsDuringWrites: a worker writes through a proxy that resets its
+// connections every few milliseconds, and halfway an operator hands the
+// session to another worker. Every outcome is compared with the data: a
+// success was applied, ErrLeaseLost was not, ErrOutcomeUnknown may be either;
+// nothing else is reported.
+func TestCutsDuringWrites(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := redistest.Require(t)
+	proxy := redistest.NewProxy(t, srv.Addr)
+	viaProxy := redis.NewClient(&redis.Options{Addr: proxy.Addr})
+	defer viaProxy.Close()
+	direct := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer direct.Close()
+	o := Options{Mode: Leased, Prefix: "cuts-" + redistest.TempName(t), Lease: lock.Options{TTL: 10 * time.Second}}
+	a, err := New(viaProxy, "acct", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+
+	stop := make(chan struct{})
+	var cutter sync.WaitGroup
+	cutter.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Duration(1+rand.IntN(5)) * time.Millisecond):
+				proxy.Cut()
+			}
+		}
+	})
+	outcomes := map[int64]error{}
+	var b *Store
+	for id := int64(1); id <= 400; id++ {
+		if id == 200 { // the operator hands the session over
+			shown, _ := lock.Inspect(ctx, direct, a.LeaseKey())
+			if _, err := lock.ForceRelease(ctx, direct, a.LeaseKey(), shown); err != nil {
+				t.Fatal(err)
+			}
+			if b, err = New(direct, "acct", o); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Open(ctx); err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+		}
+		outcomes[id] = a.UpdatePeers(ctx, []storage.Peer{{ID: id, AccessHash: storage.Some(id), Type: storage.PeerUser}})
+	}
+	close(stop)
+	cutter.Wait()
+
+	counts := map[string]int{}
+	for id, err := range outcomes {
+		_, rerr := b.PeerByID(ctx, id)
+		applied := rerr == nil
+		switch {
+		case err == nil:
+			counts["ok"]++
+			if !applied {
+				t.Errorf("write %d reported success but is not in Redis", id)
+			}
+		case errors.Is(err, lock.ErrLeaseLost):
+			counts["lease lost"]++
+			if applied {
+				t.Errorf("write %d reported ErrLeaseLost but was applied", id)
+			}
+		case errors.Is(err, ErrOutcomeUnknown):
+			counts["unknown"]++
+		default:
+			counts["other"]++
+			t.Errorf("write %d: unexpected error %v", id, err)
+		}
+	}
+	t.Logf("400 writes with connection resets every 1-5 ms and a takeover at #200: %v", counts)
+	if counts["ok"] == 0 || counts["lease lost"] == 0 {
+		t.Errorf("outcomes %v: the test saw no successes or no refusals", counts)
+	}
+}
