@@ -490,22 +490,8 @@ func TestLeaseTorture(t *testing.T) {
 func TestStalledWriteRefusedAfterTakeover(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srv := redistest.Require(t)
-	proxy := redistest.NewProxy(t, srv.Addr)
-	viaProxy := redis.NewClient(&redis.Options{Addr: proxy.Addr})
-	defer viaProxy.Close()
-	direct := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	defer direct.Close()
-	o := Options{Mode: Leased, Prefix: "stallw-" + redistest.TempName(t),
-		Lease: lock.Options{TTL: time.Second, RenewEvery: 200 * time.Millisecond, PollInterval: 50 * time.Millisecond}}
-	a, err := New(viaProxy, "acct", o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	p := openPartitioned(t, lock.Options{TTL: time.Second, RenewEvery: 200 * time.Millisecond, PollInterval: 50 * time.Millisecond})
+	a, proxy := p.a, p.proxy
 	lost := a.Lease().Lost()
 
 	proxy.Stall()
@@ -513,14 +499,7 @@ func TestStalledWriteRefusedAfterTakeover(t *testing.T) {
 	go func() {
 		inFlight <- a.UpdatePeers(ctx, []storage.Peer{{ID: 1, AccessHash: storage.Some[int64](111), Type: storage.PeerUser}})
 	}()
-	b, err := New(direct, "acct", o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := p.standby(t)
 	select {
 	case <-lost:
 	default:
@@ -549,13 +528,7 @@ func TestOpenFailsFastOnACL(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	srv := redistest.Require(t)
-	admin := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	defer admin.Close()
-	user := "acl-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	if err := admin.Do(ctx, "ACL", "SETUSER", user, "on", ">pw", "~*", "&*", "+@all", "-msetnx").Err(); err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Do(ctx, "ACL", "DELUSER", user)
+	user := redistest.NewACLUser(t, srv, "+@all", "-msetnx")
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr, Username: user, Password: "pw"})
 	defer c.Close()
 	s, err := New(c, "acct", Options{Mode: Leased, Prefix: "acl-" + redistest.TempName(t)})
@@ -715,21 +688,8 @@ func TestScriptCostBounded(t *testing.T) {
 func TestRetryOfAppliedWrite(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srv := redistest.Require(t)
-	proxy := redistest.NewProxy(t, srv.Addr)
-	viaProxy := redis.NewClient(&redis.Options{Addr: proxy.Addr})
-	defer viaProxy.Close()
-	direct := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	defer direct.Close()
-	o := Options{Mode: Leased, Prefix: "retry-" + redistest.TempName(t), Lease: lock.Options{TTL: 10 * time.Second}}
-	a, err := New(viaProxy, "acct", o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	p := openPartitioned(t, lock.Options{TTL: 10 * time.Second})
+	a, proxy, direct := p.a, p.proxy, p.direct
 
 	for _, sc := range allScripts { // so the write is one EVALSHA (no NOSCRIPT round trip held by the proxy)
 		if err := sc.Load(ctx, direct).Err(); err != nil {
@@ -749,24 +709,12 @@ func TestRetryOfAppliedWrite(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	// An operator releases A's lease; B takes over; then A's connection resets.
-	shown, err := lock.Inspect(ctx, direct, a.LeaseKey())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ok, err := lock.ForceRelease(ctx, direct, a.LeaseKey(), shown); !ok || err != nil {
-		t.Fatalf("ForceRelease = %v, %v", ok, err)
-	}
-	b, err := New(direct, "acct", o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	p.forceRelease(t)
+	b := p.standby(t)
 	proxy.Cut()
 	proxy.Heal()
 
+	var err error
 	select {
 	case err = <-result:
 	case <-time.After(20 * time.Second):
@@ -825,21 +773,8 @@ func TestWriteOutcomeUnknown(t *testing.T) {
 func TestCutsDuringWrites(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srv := redistest.Require(t)
-	proxy := redistest.NewProxy(t, srv.Addr)
-	viaProxy := redis.NewClient(&redis.Options{Addr: proxy.Addr})
-	defer viaProxy.Close()
-	direct := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	defer direct.Close()
-	o := Options{Mode: Leased, Prefix: "cuts-" + redistest.TempName(t), Lease: lock.Options{TTL: 10 * time.Second}}
-	a, err := New(viaProxy, "acct", o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	p := openPartitioned(t, lock.Options{TTL: 10 * time.Second})
+	a, proxy := p.a, p.proxy
 
 	stop := make(chan struct{})
 	var cutter sync.WaitGroup
@@ -857,17 +792,8 @@ func TestCutsDuringWrites(t *testing.T) {
 	var b *Store
 	for id := int64(1); id <= 400; id++ {
 		if id == 200 { // the operator hands the session over
-			shown, _ := lock.Inspect(ctx, direct, a.LeaseKey())
-			if _, err := lock.ForceRelease(ctx, direct, a.LeaseKey(), shown); err != nil {
-				t.Fatal(err)
-			}
-			if b, err = New(direct, "acct", o); err != nil {
-				t.Fatal(err)
-			}
-			if err := b.Open(ctx); err != nil {
-				t.Fatal(err)
-			}
-			defer b.Close()
+			p.forceRelease(t)
+			b = p.standby(t)
 		}
 		outcomes[id] = a.UpdatePeers(ctx, []storage.Peer{{ID: id, AccessHash: storage.Some(id), Type: storage.PeerUser}})
 	}
@@ -899,5 +825,63 @@ func TestCutsDuringWrites(t *testing.T) {
 	t.Logf("400 writes with connection resets every 1-5 ms and a takeover at #200: %v", counts)
 	if counts["ok"] == 0 || counts["lease lost"] == 0 {
 		t.Errorf("outcomes %v: the test saw no successes or no refusals", counts)
+	}
+}
+
+// partitioned is a worker A that reaches a real redis-server through a
+// stall/cut proxy (default go-redis options), a direct client for everyone
+// else, and the options A was opened with (a standby opens with them too).
+type partitioned struct {
+	proxy  *redistest.Proxy
+	direct redis.UniversalClient
+	opts   Options
+	a      *Store
+}
+
+// openPartitioned opens A, Leased with lease, under a prefix of the test's own.
+func openPartitioned(t *testing.T, lease lock.Options) partitioned {
+	t.Helper()
+	srv := redistest.Require(t)
+	p := partitioned{proxy: redistest.NewProxy(t, srv.Addr), opts: Options{Mode: Leased, Prefix: "part-" + redistest.TempName(t), Lease: lease}}
+	viaProxy := redis.NewClient(&redis.Options{Addr: p.proxy.Addr})
+	direct := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { viaProxy.Close(); direct.Close() })
+	p.direct = direct
+	a, err := New(viaProxy, "acct", p.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	p.a = a
+	return p
+}
+
+// standby opens the same session directly (waiting for the lease).
+func (p partitioned) standby(t *testing.T) *Store {
+	t.Helper()
+	b, err := New(p.direct, "acct", p.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// forceRelease is the operator's unlock of A's lease.
+func (p partitioned) forceRelease(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	shown, err := lock.Inspect(ctx, p.direct, p.a.LeaseKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := lock.ForceRelease(ctx, p.direct, p.a.LeaseKey(), shown); !ok || err != nil {
+		t.Fatalf("ForceRelease = %v, %v", ok, err)
 	}
 }

@@ -108,11 +108,7 @@ func TestAcquireStopsOnPermanentErrors(t *testing.T) {
 	srv := redistest.Require(t)
 	admin := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	defer admin.Close()
-	user := "nomsetnx-" + fmt.Sprint(time.Now().UnixNano())
-	if err := admin.Do(ctx, "ACL", "SETUSER", user, "on", ">pw", "~*", "&*", "+@all", "-msetnx").Err(); err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Do(ctx, "ACL", "DELUSER", user)
+	user := redistest.NewACLUser(t, srv, "+@all", "-msetnx")
 	hashKey := "perm-" + redistest.TempName(t) + ":lease"
 	if err := admin.HSet(ctx, hashKey, "not", "a lease").Err(); err != nil {
 		t.Fatal(err)

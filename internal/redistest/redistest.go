@@ -285,3 +285,27 @@ var counter atomic.Int64
 type quiet struct{}
 
 func (quiet) Printf(context.Context, string, ...any) {}
+
+// NewACLUser creates a user with password "pw" and the given ACL rules (e.g.
+// "+@all", "-msetnx") on srv, for one test, and deletes it at the end. It
+// returns the user name.
+func NewACLUser(t testing.TB, srv *Server, rules ...string) string {
+	t.Helper()
+	ctx := context.Background()
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer admin.Close()
+	user := fmt.Sprintf("u%d-%d", os.Getpid(), counter.Add(1))
+	args := []any{"ACL", "SETUSER", user, "on", ">pw", "~*", "&*"}
+	for _, r := range rules {
+		args = append(args, r)
+	}
+	if err := admin.Do(ctx, args...).Err(); err != nil {
+		t.Fatalf("redistest: ACL SETUSER: %v", err)
+	}
+	t.Cleanup(func() {
+		c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+		defer c.Close()
+		_ = c.Do(context.Background(), "ACL", "DELUSER", user).Err()
+	})
+	return user
+}
