@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/tgsession/redisstore/internal/redisutil"
 	"github.com/tgsession/redisstore/lock"
 	"github.com/tgsession/redisstore/storage"
 )
@@ -148,8 +148,8 @@ var errEvictionPolicy = errors.New("eviction can lose sessions")
 // CONFIG GET if INFO is refused.
 func evictionSettings(ctx context.Context, c redis.UniversalClient) (maxmemory, policy string, err error) {
 	info, err := c.Info(ctx, "memory").Result()
-	if err == nil && infoField(info, "maxmemory_policy") != "" {
-		return infoField(info, "maxmemory"), infoField(info, "maxmemory_policy"), nil
+	if err == nil && redisutil.InfoField(info, "maxmemory_policy") != "" {
+		return redisutil.InfoField(info, "maxmemory"), redisutil.InfoField(info, "maxmemory_policy"), nil
 	}
 	var replied redis.Error
 	if err != nil && !errors.As(err, &replied) {
@@ -171,16 +171,6 @@ type noPolicy struct{}
 
 func (noPolicy) Error() string { return "CONFIG GET returned no maxmemory-policy" }
 func (noPolicy) RedisError()   {}
-
-// infoField returns a field of an INFO reply.
-func infoField(info, field string) string {
-	for _, line := range strings.Split(info, "\r\n") {
-		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			return v
-		}
-	}
-	return ""
-}
 
 // Close marks the store closed and, when Leased, releases the lease so a
 // waiting worker takes over at once. It does not close the Redis client.
@@ -282,8 +272,7 @@ func (s *Store) deleteSession(ctx context.Context, token string) error {
 
 // ListSessions returns the names registered under a prefix (DefaultPrefix
 // when empty), reading the registry set with SSCAN; it never scans the
-// keyspace. A name may outlive its session briefly if a process died between
-// registering and creating it.
+// keyspace. A name whose session data is gone (ErrSessionLost) is listed too.
 func ListSessions(ctx context.Context, client redis.UniversalClient, prefix string) ([]string, error) {
 	if prefix == "" {
 		prefix = DefaultPrefix

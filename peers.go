@@ -11,8 +11,8 @@ import (
 )
 
 // UpdatePeers validates and normalizes the whole batch, stamps it with the
-// store's clock, then writes it with one script call per Options.BatchSize
-// peers. An empty batch makes no round trip.
+// store's clock, then writes it in script calls of bounded size (chunkLen).
+// An empty batch makes no round trip.
 func (s *Store) UpdatePeers(ctx context.Context, peers []storage.Peer) error {
 	const op = "update peers"
 	now := s.clock.Now().Unix()

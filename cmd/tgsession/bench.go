@@ -16,6 +16,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/tgsession/redisstore"
+	"github.com/tgsession/redisstore/internal/redisutil"
 	"github.com/tgsession/redisstore/storage"
 )
 
@@ -81,10 +82,8 @@ func usedMemory(ctx context.Context, c redis.UniversalClient) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	for _, line := range strings.Split(info, "\r\n") {
-		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
-			return strconv.ParseInt(v, 10, 64)
-		}
+	if v := redisutil.InfoField(info, "used_memory"); v != "" {
+		return strconv.ParseInt(v, 10, 64)
 	}
 	return 0, fmt.Errorf("no used_memory in INFO")
 }

@@ -9,12 +9,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/tgsession/redisstore/internal/redisutil"
 )
 
 // MasterName is the name the Sentinels monitor.
@@ -98,12 +98,7 @@ func infoField(ctx context.Context, addr, section, field string) string {
 	if err != nil {
 		return ""
 	}
-	for _, line := range strings.Split(info, "\r\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && k == field {
-			return v
-		}
-	}
-	return ""
+	return redisutil.InfoField(info, field)
 }
 
 // WaitReplicaSynced waits until the server at addr is a replica with its
@@ -321,12 +316,7 @@ func clusterInfoField(ctx context.Context, addr, field string) string {
 	if err != nil {
 		return ""
 	}
-	for _, line := range strings.Split(info, "\r\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && k == field {
-			return v
-		}
-	}
-	return ""
+	return redisutil.InfoField(info, field)
 }
 
 // PrimaryFor returns the node that is primary for key's slot now, and one of
