@@ -596,14 +596,19 @@ func TestOpenRefusesEvictingServer(t *testing.T) {
 // 250 ms (unbounded, a default batch of 1000 such peers ran 126-138 ms per
 // script, a batch of 20000 over 15 s), and another worker's short lease on
 // the same server survives the whole write. The median, p99 and longest are
-// logged. The longest is not held to 20 ms: on this project's VMs rare
-// stalls of 20-95 ms hit scripts of the usual size (~1.5 ms) while the
-// server's memory grows, not in proportion to the script's work.
+// logged, with the longest stall of an O(1) command (GET, HGET, ZSCORE inside
+// the scripts) that Redis's latency monitor saw in the same run. The longest
+// script is not held to 20 ms: on this project's Firecracker VMs the first
+// touch of fresh memory stalls a process for up to ~35 ms (4 KiB pages) or
+// ~120 ms (huge pages), so while the server's memory grows an O(1) call
+// inside a ~1.5 ms script can take 20-75 ms; the log shows both figures side
+// by side.
 // Not parallel: other tests' CPU load would inflate the server's timings.
 func TestScriptCostBounded(t *testing.T) {
 	ctx := context.Background()
 	redistest.Require(t)
-	srv, err := redistest.Start("--slowlog-log-slower-than", "1000", "--slowlog-max-len", "100000")
+	srv, err := redistest.Start("--slowlog-log-slower-than", "1000", "--slowlog-max-len", "100000",
+		"--latency-monitor-threshold", "5")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -641,6 +646,9 @@ func TestScriptCostBounded(t *testing.T) {
 			if err := c.SlowLogReset(ctx).Err(); err != nil {
 				t.Fatal(err)
 			}
+			if err := c.Do(ctx, "LATENCY", "RESET").Err(); err != nil {
+				t.Fatal(err)
+			}
 			start := time.Now()
 			if err := s.UpdatePeers(ctx, peers); err != nil {
 				t.Fatal(err)
@@ -665,8 +673,8 @@ func TestScriptCostBounded(t *testing.T) {
 				all = []time.Duration{0}
 			}
 			p99 := all[len(all)*99/100]
-			t.Logf("%d peers x %d usernames in %v; %d scripts took >= 1 ms: median %v, p99 %v, longest %v",
-				n, names, took.Round(time.Millisecond), scripts, all[len(all)/2], p99, worst)
+			t.Logf("%d peers x %d usernames in %v; %d scripts took >= 1 ms: median %v, p99 %v, longest %v; longest O(1) command: %v",
+				n, names, took.Round(time.Millisecond), scripts, all[len(all)/2], p99, worst, longestFastCommand(t, c))
 			if p99 >= 20*time.Millisecond || worst >= 250*time.Millisecond {
 				t.Errorf("scripts: p99 %v, longest %v; want p99 < 20ms and none >= 250ms", p99, worst)
 			}
@@ -678,6 +686,25 @@ func TestScriptCostBounded(t *testing.T) {
 			}
 		})
 	}
+}
+
+// longestFastCommand returns the longest O(1) command (Redis's latency event
+// "fast-command", threshold 5 ms) since the last LATENCY RESET, or 0.
+func longestFastCommand(t *testing.T, c *redis.Client) time.Duration {
+	t.Helper()
+	hist, err := c.Do(context.Background(), "LATENCY", "HISTORY", "fast-command").Slice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var longest int64
+	for _, e := range hist {
+		if pair, ok := e.([]any); ok && len(pair) == 2 {
+			if ms, ok := pair[1].(int64); ok {
+				longest = max(longest, ms)
+			}
+		}
+	}
+	return time.Duration(longest) * time.Millisecond
 }
 
 // TestRetryOfAppliedWrite: a write that Redis applied but whose reply was
