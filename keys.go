@@ -24,6 +24,10 @@ const LayoutVersion = 2
 //	P:{E}:ph       hash: phone number -> peer id
 //	P:{E}:w        sorted set: ids of the session's last 1000 applied writes (retry dedup, lua/guard.lua)
 //	P:{E}:lease    string: the owner's lease (package lock), "<token>|<owner JSON>", with a TTL
+//	P:{E}:stage:<id>:{s,p,u,ph,w}
+//	               a Replace in progress: the same five keys for the new content, with a
+//	               TTL (stageTTL) while staged; lua/replace.lua renames them over the
+//	               session's keys, Abort or the TTL removes them
 //	P:sessions     set: every session name under P (outside any hash tag)
 //
 // The session hash holds "layout" (LayoutVersion) and the fields dc_id,
@@ -70,6 +74,22 @@ func newKeys(prefix, name string) keys {
 		phones:    base + "ph",
 		applied:   base + "w",
 		lease:     base + "lease",
+	}
+}
+
+// stage returns the keys of a Replace staged under id: the session's five
+// data keys under P:{E}:stage:<id>:, and the session's own lease (staged
+// writes are fenced like any other).
+func (k keys) stage(id string) keys {
+	base := k.base + "stage:" + id + ":"
+	return keys{
+		base:      base,
+		session:   base + "s",
+		peers:     base + "p",
+		usernames: base + "u",
+		phones:    base + "ph",
+		applied:   base + "w",
+		lease:     k.lease,
 	}
 }
 

@@ -71,10 +71,16 @@ func (s *Store) updatePeers(ctx context.Context, token string, norm []storage.Pe
 		s.cache.invalidatePeers(norm)
 		defer s.cache.invalidatePeers(norm) // also after: a read racing the write must not refill
 	}
+	return s.writeChunks(ctx, s.keys, token, norm)
+}
+
+// writeChunks writes normalized, stamped peers into the keys k (the
+// session's, or a Replace's staged keys), one script call per chunk.
+func (s *Store) writeChunks(ctx context.Context, k keys, token string, norm []storage.Peer) error {
 	for len(norm) > 0 {
 		chunk := norm[:chunkLen(norm, s.opts.BatchSize)]
 		norm = norm[len(chunk):]
-		if err := updatePeersCall(s.keys, token, chunk).run(ctx, s.rdb).Err(); err != nil {
+		if err := updatePeersCall(k, token, chunk).run(ctx, s.rdb).Err(); err != nil {
 			return s.failWrite("update peers", err)
 		}
 	}

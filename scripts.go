@@ -36,7 +36,8 @@ var (
 	scriptUpdatePeers = mustScript("update_peers.lua", "guard.lua")
 	scriptPeerByIndex = mustScript("peer_by_index.lua")
 	scriptDelete      = mustScript("delete.lua", "guard.lua")
-	allScripts        = []*redis.Script{scriptOpen, scriptSetFields, scriptUpdatePeers, scriptPeerByIndex, scriptDelete}
+	scriptReplace     = mustScript("replace.lua", "guard.lua")
+	allScripts        = []*redis.Script{scriptOpen, scriptSetFields, scriptUpdatePeers, scriptPeerByIndex, scriptDelete, scriptReplace}
 )
 
 // call is one script invocation: the script, its KEYS in the order the
@@ -123,4 +124,14 @@ func peerByIndexCall(k keys, phone bool, key string) call {
 // index, lease, applied writes; ARGV token.
 func deleteCall(k keys, token string) call {
 	return call{scriptDelete, []string{k.session, k.peers, k.usernames, k.phones, k.lease, k.applied}, []any{token}}
+}
+
+// replaceCall runs lua/replace.lua: KEYS session, peers, username index,
+// phone index, lease, applied writes, then the staged session, peers,
+// username index, phone index and applied writes; ARGV layout, token, a
+// fresh write id.
+func replaceCall(k, staged keys, token string) call {
+	return call{scriptReplace, []string{k.session, k.peers, k.usernames, k.phones, k.lease, k.applied,
+		staged.session, staged.peers, staged.usernames, staged.phones, staged.applied},
+		[]any{strconv.Itoa(LayoutVersion), token, writeID()}}
 }

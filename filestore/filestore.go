@@ -25,7 +25,9 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tgsession/redisstore/storage"
@@ -57,9 +59,12 @@ type Store struct {
 	path  string
 	clock storage.Clock
 
-	mu     sync.Mutex
-	db     *sql.DB // nil when closed or deleted
-	opened bool
+	readOnly bool
+
+	mu      sync.Mutex
+	db      *sql.DB // nil when closed or deleted
+	opened  bool
+	version atomic.Int32 // the file's schema version (a read-only store does not migrate)
 }
 
 var (
@@ -67,18 +72,36 @@ var (
 	_ storage.PeerScanner  = (*Store)(nil)
 	_ storage.PeerImporter = (*Store)(nil)
 	_ storage.Limited      = (*Store)(nil)
+	_ storage.Replacer     = (*Store)(nil)
 )
+
+// ErrReadOnly reports a write to a store opened with Options.ReadOnly.
+var ErrReadOnly = errors.New("the session file was opened read-only (Options.ReadOnly): nothing is written to it")
+
+// ErrNotSessionFile reports a file that is not a Hydrogram or Pyrogram
+// session database (another SQLite database, or a non-empty file of another
+// kind). The file is left as it was.
+var ErrNotSessionFile = errors.New("not a Hydrogram/Pyrogram session file (no sessions and version tables); the file was not changed")
 
 // Options configure a Store; the zero value uses the defaults.
 type Options struct {
 	// Clock is read for last_update_on, username expiry and Save (default
 	// time.Now).
 	Clock func() time.Time
+	// ReadOnly opens an existing file without ever writing to it (SQLite's
+	// mode=ro): nothing is created, no schema is migrated (a version 1 or 2
+	// file reads as Hydrogram reads it after migrating: version 2 without
+	// api_id, version 1 without peers), and every write and Delete fail
+	// with ErrReadOnly. Imports open their source this way.
+	ReadOnly bool
 }
 
-// New returns an unopened store for the file at path (see Path).
+// New returns an unopened store for the file at path (see Path). The path
+// is taken literally: '?', '#' and '%' in it are part of the file name, never
+// SQLite URI syntax. A file the store creates has mode 0600 (it holds the
+// auth key), as do SQLite's -wal and -shm files beside it.
 func New(path string, opts Options) *Store {
-	s := &Store{path: path, clock: opts.Clock}
+	s := &Store{path: path, clock: opts.Clock, readOnly: opts.ReadOnly}
 	s.Accessors = storage.Accessors{IO: s}
 	return s
 }
@@ -98,77 +121,161 @@ func (s *Store) fail(op string, err error) error {
 	return fmt.Errorf("filestore: %s %s: %w", op, s.path, err)
 }
 
-// Open opens (or creates) the file, migrates it to version 3 like Hydrogram,
-// and refuses a newer version (storage.ErrLayoutVersion).
+// Open opens (or creates, as mode 0600) the file, migrates it to version 3
+// like Hydrogram, and refuses a newer version (storage.ErrLayoutVersion) and
+// a file that is not a session database (ErrNotSessionFile). Only an empty
+// or new file gets Hydrogram's schema. With Options.ReadOnly the file must
+// exist and is never written.
 func (s *Store) Open(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.db == nil {
-		db, err := sql.Open("sqlite", "file:"+s.path+"?_pragma=busy_timeout(5000)")
+		if !s.readOnly {
+			// Create the file first so that it (and SQLite's -wal and -shm
+			// files, which take the database's mode) is 0600 whatever the umask.
+			f, err := os.OpenFile(s.path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+			if err == nil {
+				err = f.Close()
+			}
+			if err != nil && !errors.Is(err, os.ErrExist) {
+				return s.fail("open", err)
+			}
+		} else if _, err := os.Stat(s.path); err != nil {
+			return s.fail("open", err)
+		}
+		// Read-only: a file without a -wal beside it is opened immutable
+		// (SQLite then creates no -wal or -shm files next to it); with one
+		// (a running client, or an unclean stop), mode=ro reads through it.
+		immutable := false
+		if s.readOnly {
+			_, err := os.Stat(s.path + "-wal")
+			immutable = errors.Is(err, os.ErrNotExist)
+		}
+		name, err := dsn(s.path, s.readOnly, immutable)
+		if err != nil {
+			return s.fail("open", err)
+		}
+		db, err := sql.Open("sqlite", name)
 		if err != nil {
 			return s.fail("open", err)
 		}
 		db.SetMaxOpenConns(1) // one writer; no "database is locked" within the process
-		if err := s.prepare(ctx, db); err != nil {
+		version, err := s.prepare(ctx, db)
+		if err != nil {
 			db.Close()
 			return s.fail("open", err)
 		}
 		s.db = db
+		s.version.Store(int32(version))
 	}
 	s.opened = true
 	return nil
 }
 
-func (s *Store) prepare(ctx context.Context, db *sql.DB) error {
-	var tables int
-	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'sessions'").Scan(&tables); err != nil {
-		return err
+// dsn returns the SQLite URI for the literal path: "file://" and the
+// absolute path with every byte outside [A-Za-z0-9/._~-] percent-encoded, so
+// SQLite decodes exactly the path back and the driver's query string (after
+// the first literal '?') is ours alone.
+func dsn(path string, readOnly, immutable bool) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
 	}
-	if tables == 0 {
-		// A new file, exactly as Hydrogram's SQLiteStorage.create() makes it.
-		if _, err := db.ExecContext(ctx, "PRAGMA journal_mode=WAL"); err != nil {
-			return err
+	var b strings.Builder
+	b.WriteString("file://")
+	for i := 0; i < len(abs); i++ {
+		c := abs[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("/._~-", c) >= 0 {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
 		}
-		tx, err := db.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		defer tx.Rollback()
-		for _, stmt := range schema {
-			if _, err := tx.ExecContext(ctx, stmt); err != nil {
-				return err
-			}
-		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO version VALUES (?)", SchemaVersion); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?)", 2, nil, nil, nil, 0, nil, nil); err != nil {
-			return err
-		}
-		return tx.Commit()
+	}
+	b.WriteString("?_pragma=busy_timeout(5000)")
+	if readOnly {
+		b.WriteString("&mode=ro")
+	}
+	if immutable {
+		b.WriteString("&immutable=1")
+	}
+	return b.String(), nil
+}
+
+// prepare checks the file's schema and returns its version: it creates
+// Hydrogram's schema in an empty database and migrates older versions,
+// unless read-only.
+func (s *Store) prepare(ctx context.Context, db *sql.DB) (int, error) {
+	var objects, tables int
+	if err := db.QueryRowContext(ctx, "SELECT count(*), count(CASE WHEN type = 'table' AND name IN ('sessions', 'version') THEN 1 END) FROM sqlite_master").Scan(&objects, &tables); err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrNotSessionFile, err)
+	}
+	switch {
+	case objects == 0 && !s.readOnly:
+		return SchemaVersion, create(ctx, db)
+	case tables != 2:
+		return 0, ErrNotSessionFile
 	}
 	var version int
 	if err := db.QueryRowContext(ctx, "SELECT number FROM version").Scan(&version); err != nil {
-		return fmt.Errorf("read schema version: %w", err)
+		return 0, fmt.Errorf("%w: read schema version: %w", ErrNotSessionFile, err)
 	}
-	if version > SchemaVersion {
-		return fmt.Errorf("%w: the file has schema version %d, this code reads versions 1-%d: upgrade tgsession", storage.ErrLayoutVersion, version, SchemaVersion)
+	if version > SchemaVersion || version < 1 {
+		return 0, fmt.Errorf("%w: the file has schema version %d, this code reads versions 1-%d: upgrade tgsession", storage.ErrLayoutVersion, version, SchemaVersion)
 	}
-	// Hydrogram's SQLiteStorage.update(): v1 drops the peer cache, v2 gains api_id.
-	if version == 1 {
-		if _, err := db.ExecContext(ctx, "DELETE FROM peers"); err != nil {
+	if s.readOnly {
+		return version, nil
+	}
+	// Hydrogram's SQLiteStorage.update(): v1 drops the peer cache, v2 gains
+	// api_id; in one transaction, so a failure leaves the file as it was.
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	v := version
+	if v == 1 {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM peers"); err != nil {
+			return 0, err
+		}
+		v++
+	}
+	if v == 2 {
+		if _, err := tx.ExecContext(ctx, "ALTER TABLE sessions ADD api_id INTEGER"); err != nil {
+			return 0, err
+		}
+		v++
+	}
+	if v != version {
+		if _, err := tx.ExecContext(ctx, "UPDATE version SET number = ?", v); err != nil {
+			return 0, err
+		}
+	}
+	return v, tx.Commit()
+}
+
+// create writes Hydrogram's schema into an empty database, exactly as
+// Hydrogram's SQLiteStorage.create() makes it.
+func create(ctx context.Context, db *sql.DB) error {
+	if _, err := db.ExecContext(ctx, "PRAGMA journal_mode=WAL"); err != nil {
+		return err
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, stmt := range schema {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
 			return err
 		}
-		version++
 	}
-	if version == 2 {
-		if _, err := db.ExecContext(ctx, "ALTER TABLE sessions ADD api_id INTEGER"); err != nil {
-			return err
-		}
-		version++
+	if _, err := tx.ExecContext(ctx, "INSERT INTO version VALUES (?)", SchemaVersion); err != nil {
+		return err
 	}
-	_, err := db.ExecContext(ctx, "UPDATE version SET number = ?", version)
-	return err
+	if _, err := tx.ExecContext(ctx, "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?)", 2, nil, nil, nil, 0, nil, nil); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // Close closes the file; the data stays for the next Open.
@@ -187,6 +294,9 @@ func (s *Store) Close() error {
 // Delete removes the file (and its WAL and shared-memory files), like
 // Hydrogram's delete(). It works on a closed store.
 func (s *Store) Delete(context.Context) error {
+	if s.readOnly {
+		return s.fail("delete", ErrReadOnly)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.db != nil {
@@ -211,6 +321,22 @@ func (s *Store) conn(op string) (db *sql.DB, deleted bool, err error) {
 	return s.db, s.db == nil, nil
 }
 
+// writable returns the database for a write: ErrReadOnly on a read-only
+// store, ErrSessionNotFound after Delete.
+func (s *Store) writable(op string) (*sql.DB, error) {
+	if s.readOnly {
+		return nil, s.fail(op, ErrReadOnly)
+	}
+	db, deleted, err := s.conn(op)
+	if err != nil {
+		return nil, err
+	}
+	if deleted {
+		return nil, s.fail(op, storage.ErrSessionNotFound)
+	}
+	return db, nil
+}
+
 // Save stamps date with the clock.
 func (s *Store) Save(ctx context.Context) error { return s.SetDate(ctx, s.clock.Now().Unix()) }
 
@@ -225,7 +351,11 @@ func (s *Store) Session(ctx context.Context) (storage.Session, error) {
 	}
 	var dc, api, test, date, user, bot sql.NullInt64
 	var key []byte
-	err = db.QueryRowContext(ctx, "SELECT dc_id, api_id, test_mode, auth_key, date, user_id, is_bot FROM sessions").
+	apiCol := "api_id"
+	if s.version.Load() == 2 { // read-only: Pyrogram 1.x has no api_id (NULL after Hydrogram's migration)
+		apiCol = "NULL"
+	}
+	err = db.QueryRowContext(ctx, "SELECT dc_id, "+apiCol+", test_mode, auth_key, date, user_id, is_bot FROM sessions").
 		Scan(&dc, &api, &test, &key, &date, &user, &bot)
 	if errors.Is(err, sql.ErrNoRows) {
 		return storage.Session{}, s.fail("read session", storage.ErrSessionNotFound)
@@ -252,24 +382,43 @@ func (s *Store) Session(ctx context.Context) (storage.Session, error) {
 	if bot.Valid {
 		out.IsBot = storage.Some(bot.Int64 != 0)
 	}
-	return out, s.fail("read session", out.AuthKey.Validate())
+	if err := out.Validate(storage.AllFields); err != nil {
+		return storage.Session{}, s.fail("read session", err)
+	}
+	return out, nil
 }
 
 // SetFields writes the named fields in one UPDATE.
 func (s *Store) SetFields(ctx context.Context, v storage.Session, which storage.Field) error {
-	if err := v.Validate(which); err != nil {
+	if err := checkFields(v, which); err != nil {
 		return s.fail("write session", err)
 	}
-	if which.Has(storage.FieldDCID) && !v.DCID.Valid {
-		return s.fail("write session", fmt.Errorf("%w: a Hydrogram session file cannot hold a NULL dc_id (it is the sessions table's primary key)", storage.ErrInvalid))
-	}
-	db, deleted, err := s.conn("write session")
+	db, err := s.writable("write session")
 	if err != nil {
 		return err
 	}
-	if deleted {
-		return s.fail("write session", storage.ErrSessionNotFound)
+	return s.fail("write session", setFields(ctx, db, v, which))
+}
+
+// checkFields validates the fields named by which for the file format.
+func checkFields(v storage.Session, which storage.Field) error {
+	if err := v.Validate(which); err != nil {
+		return err
 	}
+	if which.Has(storage.FieldDCID) && !v.DCID.Valid {
+		return fmt.Errorf("%w: a Hydrogram session file cannot hold a NULL dc_id (it is the sessions table's primary key)", storage.ErrInvalid)
+	}
+	return nil
+}
+
+// execer is a *sql.DB or a *sql.Tx.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// setFields writes checked fields in one UPDATE.
+func setFields(ctx context.Context, db execer, v storage.Session, which storage.Field) error {
 	var sets string
 	var args []any
 	add := func(f storage.Field, col string, val any) {
@@ -297,10 +446,10 @@ func (s *Store) SetFields(ctx context.Context, v storage.Session, which storage.
 	}
 	res, err := db.ExecContext(ctx, "UPDATE sessions SET "+sets, args...)
 	if err != nil {
-		return s.fail("write session", err)
+		return err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return s.fail("write session", storage.ErrSessionNotFound)
+		return storage.ErrSessionNotFound
 	}
 	return nil
 }
@@ -330,37 +479,43 @@ func (s *Store) ImportPeers(ctx context.Context, peers []storage.Peer) error {
 }
 
 func (s *Store) write(ctx context.Context, op string, peers []storage.Peer, stamp bool) error {
-	db, deleted, err := s.conn(op)
+	db, err := s.writable(op)
 	if err != nil || len(peers) == 0 {
 		return err
-	}
-	if deleted {
-		return s.fail(op, storage.ErrSessionNotFound)
 	}
 	norm, err := storage.NormalizePeers(peers)
 	if err != nil {
 		return s.fail(op, err)
 	}
-	now := s.clock.Now().Unix()
+	if stamp {
+		now := s.clock.Now().Unix()
+		for i := range norm {
+			norm[i].LastUpdateOn = now
+		}
+	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return s.fail(op, err)
 	}
 	defer tx.Rollback()
+	if err := putPeers(ctx, tx, norm); err != nil {
+		return s.fail(op, err)
+	}
+	return s.fail(op, tx.Commit())
+}
+
+// putPeers writes normalized, stamped peers in the transaction tx.
+func putPeers(ctx context.Context, tx *sql.Tx, norm []storage.Peer) error {
 	for _, p := range norm {
-		ts := p.LastUpdateOn
-		if stamp {
-			ts = now
-		}
-		if ts < 0 {
-			return s.fail(op, fmt.Errorf("%w: peer %d: last_update_on before 1970", storage.ErrInvalid, p.ID))
+		if p.LastUpdateOn < 0 {
+			return fmt.Errorf("%w: peer %d: last_update_on before 1970", storage.ErrInvalid, p.ID)
 		}
 		hash := nullable(p.AccessHash.V, p.AccessHash.Valid)
 		if p.Min {
 			var known sql.NullInt64
 			err := tx.QueryRowContext(ctx, "SELECT access_hash FROM peers WHERE id = ?", p.ID).Scan(&known)
 			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return s.fail(op, err)
+				return err
 			}
 			if known.Valid {
 				hash = known.Int64 // without a min flag, every stored hash counts as full
@@ -375,11 +530,11 @@ func (s *Store) write(ctx context.Context, op string, peers []storage.Peer, stam
 		}
 		if _, err := tx.ExecContext(ctx,
 			"REPLACE INTO peers (id, access_hash, type, username, phone_number, last_update_on) VALUES (?, ?, ?, ?, ?, ?)",
-			p.ID, hash, string(p.Type), username, phone, ts); err != nil {
-			return s.fail(op, err)
+			p.ID, hash, string(p.Type), username, phone, p.LastUpdateOn); err != nil {
+			return err
 		}
 	}
-	return s.fail(op, tx.Commit())
+	return nil
 }
 
 const peerColumns = "id, access_hash, type, username, phone_number, last_update_on"
@@ -410,7 +565,7 @@ func scanPeer(row interface{ Scan(...any) error }) (storage.Peer, error) {
 
 func (s *Store) lookup(ctx context.Context, op, query string, arg any) (storage.Peer, bool, error) {
 	db, deleted, err := s.conn(op)
-	if err != nil || deleted {
+	if err != nil || deleted || s.version.Load() == 1 { // read-only v1: Hydrogram drops its peers
 		return storage.Peer{}, false, err
 	}
 	p, err := scanPeer(db.QueryRowContext(ctx, query, arg))
@@ -463,7 +618,7 @@ func (s *Store) PeerByPhoneNumber(ctx context.Context, phone string) (storage.Pe
 // PeerCount returns how many peers the file caches.
 func (s *Store) PeerCount(ctx context.Context) (int64, error) {
 	db, deleted, err := s.conn("count peers")
-	if err != nil || deleted {
+	if err != nil || deleted || s.version.Load() == 1 {
 		return 0, err
 	}
 	var n int64
@@ -474,7 +629,7 @@ func (s *Store) PeerCount(ctx context.Context) (int64, error) {
 // ScanPeers returns up to count peers in id order after cursor ("" starts).
 func (s *Store) ScanPeers(ctx context.Context, cursor string, count int) ([]storage.Peer, string, error) {
 	db, deleted, err := s.conn("scan peers")
-	if err != nil || deleted {
+	if err != nil || deleted || s.version.Load() == 1 {
 		return nil, "", err
 	}
 	after := int64(math.MinInt64)
@@ -505,4 +660,70 @@ func (s *Store) ScanPeers(ctx context.Context, cursor string, count int) ([]stor
 		next = strconv.FormatInt(peers[len(peers)-1].ID, 10)
 	}
 	return peers, next, nil
+}
+
+// Replace begins replacing the whole session (storage.Replacer) in one
+// SQLite transaction: the peer cache is emptied and refilled inside it and
+// Commit writes the fields and commits, so other readers of the file see the
+// old session until then. The store's single connection belongs to the
+// replacement until Commit or Abort: other calls on this store wait.
+func (s *Store) Replace(ctx context.Context) (storage.Replacement, error) {
+	db, err := s.writable("replace")
+	if err != nil {
+		return nil, err
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, s.fail("replace", err)
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM peers"); err != nil {
+		_ = tx.Rollback()
+		return nil, s.fail("replace", err)
+	}
+	return &replacement{s: s, tx: tx}, nil
+}
+
+// replacement is a Replace in progress: an open transaction.
+type replacement struct {
+	s    *Store
+	tx   *sql.Tx
+	done bool
+}
+
+var errReplaceDone = errors.New("this replacement was committed or aborted already")
+
+// ImportPeers adds peers to the new content, keeping their LastUpdateOn.
+func (r *replacement) ImportPeers(ctx context.Context, peers []storage.Peer) error {
+	if r.done {
+		return r.s.fail("replace", errReplaceDone)
+	}
+	norm, err := storage.NormalizePeers(peers)
+	if err != nil {
+		return r.s.fail("replace", err)
+	}
+	return r.s.fail("replace", putPeers(ctx, r.tx, norm))
+}
+
+// Commit writes v and commits the transaction.
+func (r *replacement) Commit(ctx context.Context, v storage.Session) error {
+	if r.done {
+		return r.s.fail("replace", errReplaceDone)
+	}
+	if err := checkFields(v, storage.AllFields); err != nil {
+		return r.s.fail("replace", err)
+	}
+	if err := setFields(ctx, r.tx, v, storage.AllFields); err != nil {
+		return r.s.fail("replace", err)
+	}
+	r.done = true
+	return r.s.fail("replace", r.tx.Commit())
+}
+
+// Abort rolls the transaction back.
+func (r *replacement) Abort(context.Context) error {
+	if r.done {
+		return nil
+	}
+	r.done = true
+	return r.s.fail("replace", r.tx.Rollback())
 }

@@ -7,6 +7,7 @@ package memstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -315,3 +316,62 @@ func (s *Store) ScanPeers(_ context.Context, cursor string, count int) ([]storag
 	}
 	return out, next, nil
 }
+
+var _ storage.Replacer = (*Store)(nil)
+
+// Replace begins replacing the whole session (storage.Replacer): the new
+// content is built in a private store and swapped in by Commit under the
+// store's lock. The store must be open.
+func (s *Store) Replace(context.Context) (storage.Replacement, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if !s.open {
+		return nil, s.fail("replace", storage.ErrClosed)
+	}
+	next := New(s.name, Options{Clock: s.clock})
+	next.open, next.exists = true, true
+	next.reset()
+	return &replacement{s: s, next: next}, nil
+}
+
+// replacement is a Replace in progress: the new content in a private store.
+type replacement struct {
+	s    *Store
+	next *Store
+	done bool
+}
+
+// ImportPeers adds peers to the new content, keeping their LastUpdateOn.
+func (r *replacement) ImportPeers(ctx context.Context, peers []storage.Peer) error {
+	if r.done {
+		return r.s.fail("replace", errReplaceDone)
+	}
+	return r.next.ImportPeers(ctx, peers)
+}
+
+// Commit swaps the new content and v in under the store's lock.
+func (r *replacement) Commit(_ context.Context, v storage.Session) error {
+	if r.done {
+		return r.s.fail("replace", errReplaceDone)
+	}
+	if err := v.Validate(storage.AllFields); err != nil {
+		return r.s.fail("replace", err)
+	}
+	r.done = true
+	s, n := r.s, r.next
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.exists = true
+	s.session = v
+	s.session.AuthKey = slices.Clone(v.AuthKey)
+	s.peers, s.users, s.phones, s.order = n.peers, n.users, n.phones, nil
+	return nil
+}
+
+// Abort drops the new content.
+func (r *replacement) Abort(context.Context) error {
+	r.done = true
+	return nil
+}
+
+var errReplaceDone = errors.New("this replacement was committed or aborted already")

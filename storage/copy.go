@@ -31,6 +31,11 @@ type CopyOptions struct {
 	// Progress, if set, is called after every batch with the number of
 	// peers copied so far.
 	Progress func(peers int64)
+	// Replace makes the copy dst's whole content in one atomic step: dst
+	// must be a Replacer (its stored session stays untouched until every
+	// peer has been read, validated and staged, and a failure leaves it as
+	// it was). Without Replace the copy merges into dst (see Copy).
+	Replace bool
 }
 
 // Copy copies a whole session from src to dst, both open: every peer (with
@@ -39,7 +44,10 @@ type CopyOptions struct {
 // all-or-nothing for readers that go by the session (a reader that sees the
 // copied auth key sees every peer); a Copy that fails part-way leaves dst's
 // fields as they were. Peers already in dst that src lacks are kept. src
-// must implement PeerScanner.
+// must implement PeerScanner. The source's session fields are read and
+// validated before anything is written.
+//
+// With opts.Replace, dst's content is replaced instead (see CopyOptions).
 func Copy(ctx context.Context, dst, src Storage, opts CopyOptions) (int64, error) {
 	scanner, ok := src.(PeerScanner)
 	if !ok {
@@ -57,26 +65,15 @@ func Copy(ctx context.Context, dst, src Storage, opts CopyOptions) (int64, error
 	if err != nil {
 		return 0, fmt.Errorf("storage: copy: read source session: %w", err)
 	}
-	var copied int64
-	cursor := ""
-	for {
-		peers, next, err := scanner.ScanPeers(ctx, cursor, batch)
-		if err != nil {
-			return copied, fmt.Errorf("storage: copy: read peers: %w", err)
-		}
-		if len(peers) > 0 {
-			if err := write(ctx, peers); err != nil {
-				return copied, fmt.Errorf("storage: copy: write peers: %w", err)
-			}
-			copied += int64(len(peers))
-			if opts.Progress != nil {
-				opts.Progress(copied)
-			}
-		}
-		if next == "" {
-			break
-		}
-		cursor = next
+	if err := sess.Validate(AllFields); err != nil {
+		return 0, fmt.Errorf("storage: copy: source session: %w", err)
+	}
+	if opts.Replace {
+		return copyReplacing(ctx, dst, scanner, sess, opts, batch)
+	}
+	copied, err := scanInto(ctx, scanner, write, opts, batch)
+	if err != nil {
+		return copied, err
 	}
 	if err := dst.SetSession(ctx, sess); err != nil && !errors.Is(err, ErrNotDurable) {
 		return copied, fmt.Errorf("storage: copy: write session: %w", err)
@@ -98,4 +95,30 @@ type Limits struct {
 // Session carries, such as Hydrogram's file format.
 type Limited interface {
 	Limits() Limits
+}
+
+// scanInto reads every peer of scanner in batches and hands each batch to
+// write, reporting progress.
+func scanInto(ctx context.Context, scanner PeerScanner, write func(context.Context, []Peer) error, opts CopyOptions, batch int) (int64, error) {
+	var copied int64
+	cursor := ""
+	for {
+		peers, next, err := scanner.ScanPeers(ctx, cursor, batch)
+		if err != nil {
+			return copied, fmt.Errorf("storage: copy: read peers: %w", err)
+		}
+		if len(peers) > 0 {
+			if err := write(ctx, peers); err != nil {
+				return copied, fmt.Errorf("storage: copy: write peers: %w", err)
+			}
+			copied += int64(len(peers))
+			if opts.Progress != nil {
+				opts.Progress(copied)
+			}
+		}
+		if next == "" {
+			return copied, nil
+		}
+		cursor = next
+	}
 }

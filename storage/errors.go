@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"strconv"
+	"unicode/utf8"
 )
 
 // Sentinel errors. Engines wrap them with %w; test with errors.Is.
@@ -82,17 +83,47 @@ func NotFoundByPhoneNumber(phone string) *LookupError {
 }
 
 // Error returns Hydrogram's KeyError text for the miss.
+// A key longer than MaxExcerpt bytes (no valid username or phone number
+// is) is shown as a quoted excerpt instead of in full.
 func (e *LookupError) Error() string {
+	key := clip(e.Key)
 	switch {
 	case e.Kind == LookupUsername && e.Expired:
-		return "Username expired: " + e.Key
+		return "Username expired: " + key
 	case e.Kind == LookupUsername:
-		return "Username not found: " + e.Key
+		return "Username not found: " + key
 	case e.Kind == LookupPhoneNumber:
-		return "Phone number not found: " + e.Key
+		return "Phone number not found: " + key
 	default:
-		return "ID not found: " + e.Key
+		return "ID not found: " + key
 	}
+}
+
+// clip returns s as is (Hydrogram's messages quote input raw) unless it is
+// longer than MaxExcerpt bytes, and then its Excerpt.
+func clip(s string) string {
+	if len(s) > MaxExcerpt {
+		return Excerpt(s)
+	}
+	return s
+}
+
+// MaxExcerpt is how many bytes of user input an error message quotes.
+const MaxExcerpt = 48
+
+// Excerpt quotes user input for an error message: Go-quoted (control bytes
+// and invalid UTF-8 show as escapes), cut to at most MaxExcerpt bytes at a
+// rune boundary, with the full length when it was cut. Errors quote input
+// this way so that a megabyte of junk is not echoed back whole.
+func Excerpt(s string) string {
+	if len(s) <= MaxExcerpt {
+		return strconv.Quote(s)
+	}
+	cut := MaxExcerpt
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strconv.Quote(s[:cut]) + "... (" + strconv.Itoa(len(s)) + " bytes)"
 }
 
 // Unwrap returns ErrUsernameExpired for an expired username and

@@ -87,7 +87,7 @@ func (p Peer) InputPeer() InputPeer {
 func (p Peer) Normalized() (Peer, error) {
 	kind := p.Type.IDKind()
 	if kind == "" {
-		return p, fmt.Errorf("%w: peer %d: Invalid peer type: %q (want user, bot, group, channel or supergroup)", ErrInvalid, p.ID, string(p.Type))
+		return p, fmt.Errorf("%w: peer %d: Invalid peer type: %s (want user, bot, group, channel or supergroup)", ErrInvalid, p.ID, Excerpt(string(p.Type)))
 	}
 	if got, err := KindOfID(p.ID); err != nil || got != kind {
 		return p, fmt.Errorf("%w: peer id %d is not a valid %s id for type %s", ErrInvalid, p.ID, kind, p.Type)
@@ -99,7 +99,7 @@ func (p Peer) Normalized() (Peer, error) {
 	for _, u := range p.Usernames {
 		n := NormalizeUsername(u)
 		if !validUsername(n) {
-			return p, fmt.Errorf("%w: peer %d: username %q must be 1-%d letters, digits or underscores", ErrInvalid, p.ID, u, MaxUsernameLen)
+			return p, fmt.Errorf("%w: peer %d: username %s must be 1-%d letters, digits or underscores", ErrInvalid, p.ID, Excerpt(u), MaxUsernameLen)
 		}
 		dup := false
 		for _, m := range names {
@@ -113,7 +113,7 @@ func (p Peer) Normalized() (Peer, error) {
 	if p.PhoneNumber != "" {
 		ph := NormalizePhoneNumber(p.PhoneNumber)
 		if !validPhone(ph) {
-			return p, fmt.Errorf("%w: peer %d: phone number %q must be 1-%d digits", ErrInvalid, p.ID, p.PhoneNumber, MaxPhoneNumberLen)
+			return p, fmt.Errorf("%w: peer %d: phone number %s must be 1-%d digits", ErrInvalid, p.ID, Excerpt(p.PhoneNumber), MaxPhoneNumberLen)
 		}
 		p.PhoneNumber = ph
 	}
@@ -253,7 +253,7 @@ func NewInputPeer(id int64, accessHash Null[int64], t PeerType) (InputPeer, erro
 	case IDChannel:
 		return InputPeer{Kind: InputPeerChannel, ID: ChannelID(id), AccessHash: accessHash}, nil
 	}
-	return InputPeer{}, fmt.Errorf("%w: Invalid peer type: %s", ErrInvalid, string(t))
+	return InputPeer{}, fmt.Errorf("%w: Invalid peer type: %s", ErrInvalid, clip(string(t)))
 }
 
 // UsernameExpired reports whether a username cached at lastUpdateOn has

@@ -176,13 +176,18 @@ func SessionFromString(d sessionstring.Session) (Session, error) {
 }
 
 // ImportSessionString decodes str (any format sessionstring.Decode reads)
-// and makes it the stored session of st, which must be open: all seven fields
-// are written in one SetSession, date 0 and absent fields NULL, like
-// Hydrogram's Client loading a string. The peer cache is kept only when the
-// stored session belongs to the same account (same known user_id), because
-// access hashes are valid for one account only; otherwise the session is
-// deleted and created afresh first. It returns what the string carried.
-// A string that does not decode changes nothing.
+// and makes it the stored session of st: all seven fields, date 0 and absent
+// fields NULL, like Hydrogram's Client loading a string. The peer cache is
+// kept only when the stored session belongs to the same account (same known
+// user_id), because access hashes are valid for one account only; otherwise
+// the whole session is replaced (ReplaceSession: atomic on a Replacer, so a
+// failure leaves the old session). It returns what the string carried.
+//
+// st must be open, except that an unopened Replacer that accepts Replace
+// unopened (the Redis store when unfenced) is used as is: a missing session
+// is then created by the same atomic step, never left blank. Everything is
+// validated before anything is written: a string that does not decode, or
+// carries an invalid field, changes nothing.
 func ImportSessionString(ctx context.Context, st Storage, str string) (sessionstring.Session, error) {
 	d, err := sessionstring.Decode(str)
 	if err != nil {
@@ -193,20 +198,13 @@ func ImportSessionString(ctx context.Context, st Storage, str string) (sessionst
 		return d, err
 	}
 	cur, err := st.Session(ctx)
+	_, replacer := st.(Replacer)
 	switch {
-	case errors.Is(err, ErrSessionNotFound):
-		if err := st.Open(ctx); err != nil {
-			return d, err
-		}
-	case err != nil:
+	case err == nil && cur.UserID.Valid && s.UserID.Valid && cur.UserID.V == s.UserID.V:
+		return d, st.SetSession(ctx, s)
+	case err == nil, errors.Is(err, ErrSessionNotFound), errors.Is(err, ErrClosed) && replacer:
+		return d, ReplaceSession(ctx, st, s)
+	default:
 		return d, err
-	case !cur.UserID.Valid || !s.UserID.Valid || cur.UserID.V != s.UserID.V:
-		if err := st.Delete(ctx); err != nil {
-			return d, err
-		}
-		if err := st.Open(ctx); err != nil {
-			return d, err
-		}
 	}
-	return d, st.SetSession(ctx, s)
 }

@@ -93,7 +93,9 @@ func (c *cli) bench(ctx context.Context, args []string) error {
 	var f flags
 	var dur time.Duration
 	var memPeers int
-	fs := c.flagSet(&f, "--redis URL [--duration 1s] [--memory-peers 1000000]")
+	var yes bool
+	fs := c.flagSet(&f, "--redis URL [--duration 1s] [--memory-peers 1000000] [--yes]")
+	fs.BoolVar(&yes, "yes", false, "do not ask before loading --memory-peers into a server that holds other keys")
 	fs.DurationVar(&dur, "duration", time.Second, "how long each measurement runs")
 	fs.IntVar(&memPeers, "memory-peers", 1000000, "peers to load for the memory-per-peer figure (0 skips it)")
 	if _, err := parse(fs, args, 0); err != nil {
@@ -102,14 +104,27 @@ func (c *cli) bench(ctx context.Context, args []string) error {
 	if f.redis == "" && os.Getenv("REDIS_URL") == "" {
 		return usageErr("bench needs a real Redis (the numbers mean nothing on the embedded one): pass --redis URL or set REDIS_URL")
 	}
-	client, where, err := connect(f.redis)
+	client, where, err := connect(f.redis, f.tls)
 	if err != nil {
 		return exitError{2, err}
 	}
 	defer client.Close()
+	if memPeers >= benchAskAbove {
+		n, err := client.DBSize(ctx).Result()
+		if err != nil {
+			return fmt.Errorf("count the server's keys (DBSIZE) before loading %d peers: %w", memPeers, err)
+		}
+		if n > 0 {
+			q := fmt.Sprintf("the server holds %d keys; load %d peers (about %d MB, deleted afterwards) under %s:bench-*", n, memPeers, memPeers*250>>20, f.prefix)
+			if err := c.confirm(yes, q); err != nil {
+				return err
+			}
+		}
+	}
 	run := make([]byte, 4)
 	_, _ = rand.Read(run)
-	b := &bencher{c: c, ctx: ctx, client: client, prefix: "tgsession-bench:" + hex.EncodeToString(run), dur: dur, quiet: f.json}
+	// Under --prefix, so an ACL that confines the operator to ~PREFIX:* covers the run.
+	b := &bencher{c: c, ctx: ctx, client: client, prefix: f.prefix + ":bench-" + hex.EncodeToString(run), dur: dur, quiet: f.json}
 	defer b.deleteAll()
 	fmt.Fprintf(c.errOut, "bench on %s, %d CPUs, %v per measurement\n", where, runtime.NumCPU(), dur)
 
@@ -134,6 +149,10 @@ func (c *cli) bench(ctx context.Context, args []string) error {
 	}
 	return b.table()
 }
+
+// benchAskAbove is the --memory-peers count from which bench asks before
+// loading into a server that holds other keys.
+const benchAskAbove = 10000
 
 // bencher runs the measurements of one bench, each against a raw-Redis
 // baseline measured on the same server and client in the same run.

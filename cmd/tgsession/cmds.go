@@ -1,8 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -10,10 +10,12 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/tgsession/redisstore"
@@ -28,14 +30,14 @@ import (
 type noSessionError struct{ name, prefix string }
 
 func (e noSessionError) Error() string {
-	return fmt.Sprintf("no session %q under prefix %q (tgsession ls lists them)", e.name, e.prefix)
+	return fmt.Sprintf("no session %s under prefix %s (tgsession ls lists them)", excerpt(e.name), excerpt(e.prefix))
 }
 
 func (e noSessionError) Unwrap() error { return storage.ErrSessionNotFound }
 
 // openSession opens NAME without a lease. existing: fail if it does not exist.
 func openSession(ctx context.Context, f flags, name string, existing bool) (*redisstore.Store, redis.UniversalClient, error) {
-	client, _, err := connect(f.redis)
+	client, _, err := connect(f.redis, f.tls)
 	if err != nil {
 		return nil, nil, exitError{2, err}
 	}
@@ -93,7 +95,7 @@ func (c *cli) confirm(yes bool, question string) error {
 		return usageErr("%s: pass --yes to confirm (no terminal to ask on); nothing was changed", question)
 	}
 	fmt.Fprintf(c.errOut, "%s [y/N] ", question)
-	line, _ := bufio.NewReader(c.in).ReadString('\n')
+	line := readLine(c.in)
 	if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
 		return errors.New("not confirmed; nothing was changed")
 	}
@@ -102,33 +104,54 @@ func (c *cli) confirm(yes bool, question string) error {
 
 func (c *cli) importCmd(ctx context.Context, args []string) error {
 	var f flags
-	var str, file string
+	var str, strFile, file string
 	var force bool
-	fs := c.flagSet(&f, "NAME --string S | --file path/to/name.session [--force]")
-	fs.StringVar(&str, "string", "", "a session string (Hydrogram, legacy Pyrogram or Telethon v1); - reads stdin")
-	fs.StringVar(&file, "file", "", "a Hydrogram/Pyrogram .session file")
-	fs.BoolVar(&force, "force", false, "overwrite an existing session")
+	fs := c.flagSet(&f, "NAME --string - | --string-file PATH | --file path/to/name.session [--force]")
+	fs.StringVar(&str, "string", "", "a session string (Hydrogram, legacy Pyrogram or Telethon v1); - reads it from stdin (a string given here is visible in ps)")
+	fs.StringVar(&strFile, "string-file", "", "read the session string from this file (- is stdin)")
+	fs.StringVar(&file, "file", "", "a Hydrogram/Pyrogram .session file (opened read-only, never changed)")
+	fs.BoolVar(&force, "force", false, "replace an existing session (atomically, once the input is fully validated)")
 	pos, err := parse(fs, args, 1)
 	if err != nil {
 		return err
 	}
 	name := pos[0]
-	if (str == "") == (file == "") {
-		return usageErr("give exactly one of --string or --file")
+	given := 0
+	for _, v := range []string{str, strFile, file} {
+		if v != "" {
+			given++
+		}
 	}
-	if str == "-" {
-		b, err := io.ReadAll(c.in)
+	if given != 1 {
+		return usageErr("give exactly one of --string, --string-file or --file")
+	}
+	// Read and validate everything before connecting: bad input changes nothing.
+	var decoded sessionstring.Session
+	var src *filestore.Store
+	switch {
+	case str != "" && str != "-":
+		fmt.Fprintln(c.errOut, "warning: a session string on the command line is visible to other users (ps) and kept in shell history; use --string - or --string-file PATH")
+	case str == "-" || strFile == "-":
+		if str, err = c.readString("stdin", c.in); err != nil {
+			return err
+		}
+	case strFile != "":
+		fh, err := os.Open(strFile)
+		if err != nil {
+			return fmt.Errorf("cannot read %s: %w (nothing was changed)", strFile, err)
+		}
+		str, err = c.readString(strFile, fh)
+		fh.Close()
 		if err != nil {
 			return err
 		}
-		str = string(b)
 	}
-	// Check the input before touching Redis: bad input changes nothing.
-	var decoded sessionstring.Session
-	var src *filestore.Store
 	if str != "" {
 		if decoded, err = sessionstring.Decode(str); err != nil {
-			return err
+			return fmt.Errorf("%w (nothing was changed)", err)
+		}
+		if _, err = storage.SessionFromString(decoded); err != nil {
+			return fmt.Errorf("%w (nothing was changed)", err)
 		}
 	} else {
 		if src, err = openSourceFile(ctx, f, file); err != nil {
@@ -136,7 +159,7 @@ func (c *cli) importCmd(ctx context.Context, args []string) error {
 		}
 		defer src.Close()
 	}
-	st, client, exists, err := importTarget(ctx, f, name, force)
+	st, client, err := importTarget(ctx, f, name, force)
 	if err != nil {
 		return err
 	}
@@ -146,7 +169,7 @@ func (c *cli) importCmd(ctx context.Context, args []string) error {
 	result := map[string]any{"name": name, "prefix": f.prefix}
 	if str != "" {
 		if _, err := storage.ImportSessionString(ctx, st, str); err != nil {
-			return err
+			return fmt.Errorf("%w (the stored session is as it was)", err)
 		}
 		result["source"] = decoded.From.String()
 		result["carried_user_id"] = decoded.Has(sessionstring.HasUserID)
@@ -155,9 +178,11 @@ func (c *cli) importCmd(ctx context.Context, args []string) error {
 			fmt.Fprintf(c.out, "imported %q from a %v session string (%v)\n", name, decoded.From, decoded)
 		}
 	} else {
-		n, err := c.copyFile(ctx, st, src, exists)
+		total, _ := src.PeerCount(ctx)
+		n, err := storage.Copy(ctx, st, src, storage.CopyOptions{BatchSize: 1000, Progress: c.progress(total, "peers"), Replace: true})
+		c.progressDone(total)
 		if err != nil {
-			return err
+			return fmt.Errorf("%w (the stored session is as it was)", err)
 		}
 		result["source"] = file
 		result["peers"] = n
@@ -171,63 +196,68 @@ func (c *cli) importCmd(ctx context.Context, args []string) error {
 	return nil
 }
 
-// openSourceFile opens a .session file to import and checks it has a session.
+// readString reads a session string from r (stdin or a file), bounded.
+func (c *cli) readString(what string, r io.Reader) (string, error) {
+	if what == "stdin" && c.inTTY {
+		fmt.Fprintln(c.errOut, "paste the session string, then press Ctrl-D:")
+	}
+	b, err := readBounded(r, maxStringInput, what)
+	if err != nil {
+		return "", err
+	}
+	if strings.TrimSpace(string(b)) == "" {
+		return "", fmt.Errorf("no session string in %s (it was empty; nothing was changed)", what)
+	}
+	return string(b), nil
+}
+
+// openSourceFile opens a .session file to import, read-only (the file is
+// never changed), and reads and validates its session row.
 func openSourceFile(ctx context.Context, f flags, file string) (*filestore.Store, error) {
 	if _, err := os.Stat(file); err != nil {
-		return nil, fmt.Errorf("cannot read %s: %w", file, err)
+		return nil, fmt.Errorf("cannot read %s: %w (nothing was changed)", file, err)
 	}
-	src := filestore.New(file, filestore.Options{Clock: f.clock})
+	src := filestore.New(file, filestore.Options{Clock: f.clock, ReadOnly: true})
 	if err := src.Open(ctx); err != nil {
-		return nil, fmt.Errorf("%s is not a session file Hydrogram or Pyrogram wrote: %w", file, err)
+		return nil, fmt.Errorf("%s is not a session file Hydrogram or Pyrogram wrote: %w (nothing was changed)", file, err)
 	}
 	if _, err := src.Session(ctx); err != nil {
 		src.Close()
-		return nil, fmt.Errorf("%s has no session row: %w", file, err)
+		return nil, fmt.Errorf("%s: bad session row: %w (nothing was changed)", file, err)
 	}
 	return src, nil
 }
 
-// importTarget opens (creating if needed) the session an import writes to.
-// It refuses an existing session without force, and a session a worker
-// owns; exists reports whether the session was there before.
-func importTarget(ctx context.Context, f flags, name string, force bool) (st *redisstore.Store, client redis.UniversalClient, exists bool, err error) {
-	if s, client, err := openSession(ctx, f, name, true); err == nil {
-		s.Close()
-		client.Close()
-		exists = true
-	} else if !errors.Is(err, storage.ErrSessionNotFound) {
-		return nil, nil, false, err
-	}
-	if exists && !force {
-		return nil, nil, true, fmt.Errorf("session %q already exists under prefix %q: pass --force to overwrite it (nothing was changed)", name, f.prefix)
-	}
-	st, client, err = openSession(ctx, f, name, false)
+// importTarget returns an unfenced store for the session an import writes,
+// without creating it: the import replaces the session (or creates it) in
+// one atomic step once everything is validated. It refuses an existing
+// session without force, and a session a worker owns.
+func importTarget(ctx context.Context, f flags, name string, force bool) (*redisstore.Store, redis.UniversalClient, error) {
+	client, _, err := connect(f.redis, f.tls)
 	if err != nil {
-		return nil, nil, exists, err
+		return nil, nil, exitError{2, err}
 	}
-	if info, err := lock.Inspect(ctx, client, st.LeaseKey()); err == nil && info.Held {
+	st, err := redisstore.New(client, name, redisstore.Options{Mode: redisstore.Unfenced, Prefix: f.prefix, Clock: f.clock, OpenExisting: true})
+	if err != nil {
+		client.Close()
+		return nil, nil, exitError{2, err}
+	}
+	fail := func(err error) (*redisstore.Store, redis.UniversalClient, error) {
 		st.Close()
 		client.Close()
-		return nil, nil, exists, fmt.Errorf("session %q is owned by %v: stop that worker first, or run tgsession unlock %s (nothing was changed)", name, info.Owner, name)
+		return nil, nil, err
 	}
-	return st, client, exists, nil
-}
-
-// copyFile replaces the session's contents with the file's (session and
-// peers), with progress on stderr for large files.
-func (c *cli) copyFile(ctx context.Context, st *redisstore.Store, src *filestore.Store, exists bool) (int64, error) {
-	if exists {
-		if err := st.Delete(ctx); err != nil {
-			return 0, err
-		}
-		if err := st.Open(ctx); err != nil {
-			return 0, err
-		}
+	err = st.Open(ctx)
+	switch {
+	case err == nil && !force:
+		return fail(fmt.Errorf("session %s already exists under prefix %s: pass --force to replace it (nothing was changed)", excerpt(name), excerpt(f.prefix)))
+	case err != nil && !errors.Is(err, storage.ErrSessionNotFound):
+		return fail(err)
 	}
-	total, _ := src.PeerCount(ctx)
-	n, err := storage.Copy(ctx, st, src, storage.CopyOptions{BatchSize: 1000, Progress: c.progress(total, "peers")})
-	c.progressDone(total)
-	return n, err
+	if info, err := lock.Inspect(ctx, client, st.LeaseKey()); err == nil && info.Held {
+		return fail(fmt.Errorf("session %s is owned by %v: stop that worker first, or run tgsession unlock NAME (nothing was changed)", excerpt(name), info.Owner))
+	}
+	return st, client, nil
 }
 
 // progress returns a Copy progress callback: a bar on a terminal, plain lines
@@ -274,26 +304,14 @@ func (c *cli) exportCmd(ctx context.Context, args []string) error {
 		fs.BoolVar(&force, "force", false, "overwrite an existing --file")
 	}, func(f flags, name string, st *redisstore.Store, _ redis.UniversalClient) error {
 		if file != "" {
-			if _, err := os.Stat(file); err == nil && !force {
-				return fmt.Errorf("%s exists: pass --force to overwrite it (nothing was changed)", file)
-			}
-			_ = os.Remove(file)
-			dst := filestore.New(file, filestore.Options{Clock: f.clock})
-			if err := dst.Open(ctx); err != nil {
-				return err
-			}
-			defer dst.Close()
-			total, _ := st.PeerCount(ctx)
-			n, err := storage.Copy(ctx, dst, st, storage.CopyOptions{BatchSize: 1000, Progress: c.progress(total, "peers")})
-			c.progressDone(total)
+			n, err := c.exportFile(ctx, f, st, file, force)
 			if err != nil {
-				_ = dst.Delete(ctx)
 				return err
 			}
 			if f.json {
 				return c.printJSON(map[string]any{"name": name, "file": file, "peers": n})
 			}
-			fmt.Fprintf(c.out, "wrote %s: session and %d peers\n", file, n)
+			fmt.Fprintf(c.out, "wrote %s (mode 0600): session and %d peers\n", file, n)
 			return nil
 		}
 		sess, err := st.Session(ctx)
@@ -317,7 +335,7 @@ func (c *cli) exportCmd(ctx context.Context, args []string) error {
 			}
 			out, err = sessionstring.EncodeTelethon(fields)
 		default:
-			return usageErr("unknown --format %q: use hydrogram, telethon or pyrogram-legacy", format)
+			return usageErr("unknown --format %s: use hydrogram, telethon or pyrogram-legacy", excerpt(format))
 		}
 		if err != nil {
 			return err
@@ -330,6 +348,43 @@ func (c *cli) exportCmd(ctx context.Context, args []string) error {
 	})
 }
 
+// exportFile writes the session to a new .session file at the literal path
+// file: into a 0600 temporary file beside it, which is then renamed into
+// place, so the target is never half-written. Without force an existing
+// file is refused, atomically (a hard link that fails if the name exists).
+func (c *cli) exportFile(ctx context.Context, f flags, st *redisstore.Store, file string, force bool) (int64, error) {
+	if _, err := os.Lstat(file); err == nil && !force {
+		return 0, fmt.Errorf("%s exists: pass --force to overwrite it (nothing was changed)", file)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".tmp-*") // mode 0600
+	if err != nil {
+		return 0, err
+	}
+	tmpName := tmp.Name()
+	tmp.Close()
+	defer os.Remove(tmpName)
+	dst := filestore.New(tmpName, filestore.Options{Clock: f.clock})
+	if err := dst.Open(ctx); err != nil {
+		return 0, err
+	}
+	total, _ := st.PeerCount(ctx)
+	n, err := storage.Copy(ctx, dst, st, storage.CopyOptions{BatchSize: 1000, Progress: c.progress(total, "peers")})
+	c.progressDone(total)
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = dst.Delete(ctx)
+		return 0, err
+	}
+	if force {
+		err = os.Rename(tmpName, file)
+	} else if err = os.Link(tmpName, file); errors.Is(err, os.ErrExist) {
+		err = fmt.Errorf("%s appeared while exporting: pass --force to overwrite it (nothing was changed)", file)
+	}
+	return n, err
+}
+
 func toFields(s storage.Session) sessionstring.Session {
 	return sessionstring.Session{DCID: uint8(s.DCID.V), APIID: uint32(s.APIID.V), TestMode: s.TestMode.V,
 		AuthKey: s.AuthKey, UserID: uint64(s.UserID.V), IsBot: s.IsBot.V}
@@ -337,8 +392,13 @@ func toFields(s storage.Session) sessionstring.Session {
 
 // info is what ls and show print about a session. It never holds the key.
 type info struct {
-	Name       string  `json:"name"`
+	Name string `json:"name"`
+	// NameBase64 is the name's exact bytes (standard base64) when it is not
+	// valid UTF-8: JSON strings cannot carry such bytes, and "name" then has
+	// them replaced by U+FFFD, so two names could print alike.
+	NameBase64 string  `json:"name_base64,omitempty"`
 	Missing    bool    `json:"missing,omitempty"`
+	Error      string  `json:"error,omitempty"` // why the session could not be read (ls goes on)
 	DCID       *int    `json:"dc_id"`
 	APIID      *int64  `json:"api_id"`
 	TestMode   *bool   `json:"test_mode"`
@@ -361,6 +421,9 @@ func ptr[T any](n storage.Null[T]) *T {
 
 func describe(ctx context.Context, client redis.UniversalClient, prefix, name string) (info, error) {
 	i := info{Name: name}
+	if !utf8.ValidString(name) {
+		i.NameBase64 = base64.StdEncoding.EncodeToString([]byte(name))
+	}
 	s, err := redisstore.New(client, name, redisstore.Options{Mode: redisstore.Unfenced, Prefix: prefix, OpenExisting: true})
 	if err != nil {
 		return i, err
@@ -406,7 +469,7 @@ func (c *cli) ls(ctx context.Context, args []string) error {
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	client, _, err := connect(f.redis)
+	client, _, err := connect(f.redis, f.tls)
 	if err != nil {
 		return exitError{2, err}
 	}
@@ -416,12 +479,18 @@ func (c *cli) ls(ctx context.Context, args []string) error {
 		return err
 	}
 	var all []info
+	unreadable := 0
 	for _, n := range names {
 		i, err := describe(ctx, client, f.prefix, n)
 		if err != nil {
-			return err
+			// One bad session must not hide the others: mark it and go on.
+			i = info{Name: n, NameBase64: i.NameBase64, Error: err.Error()}
+			unreadable++
 		}
 		all = append(all, i)
+	}
+	if unreadable > 0 {
+		fmt.Fprintf(c.errOut, "warning: %d session(s) could not be read (see the error column; tgsession show NAME says more)\n", unreadable)
 	}
 	if f.json {
 		if all == nil {
@@ -434,6 +503,10 @@ func (c *cli) ls(ctx context.Context, args []string) error {
 	for _, i := range all {
 		if i.Missing {
 			fmt.Fprintf(tw, "%q\t-\t-\t-\t-\t-\t(registered, no data: lost? tgsession import restores it)\n", i.Name)
+			continue
+		}
+		if i.Error != "" {
+			fmt.Fprintf(tw, "%q\t-\t-\t-\t-\t-\t(unreadable: %s)\n", i.Name, i.Error)
 			continue
 		}
 		owner, lease := "-", "-"
@@ -452,7 +525,7 @@ func (c *cli) show(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	client, _, err := connect(f.redis)
+	client, _, err := connect(f.redis, f.tls)
 	if err != nil {
 		return exitError{2, err}
 	}
@@ -512,7 +585,7 @@ func (c *cli) peers(ctx context.Context, args []string) error {
 		case id != "":
 			n, perr := strconv.ParseInt(id, 10, 64)
 			if perr != nil {
-				return usageErr("--id %q is not an integer", id)
+				return usageErr("--id %s is not an integer", excerpt(id))
 			}
 			p, err = st.PeerByID(ctx, n)
 		case username != "":
@@ -544,7 +617,7 @@ func (c *cli) rm(ctx context.Context, args []string) error {
 		}
 		if err := st.Delete(ctx); err != nil {
 			if errors.Is(err, lock.ErrHeld) {
-				return fmt.Errorf("session %q is owned by a running worker: stop it first, or tgsession unlock %s (nothing was changed)", name, name)
+				return fmt.Errorf("session %s is owned by a running worker: stop it first, or tgsession unlock NAME (nothing was changed)", excerpt(name))
 			}
 			return err
 		}

@@ -64,7 +64,7 @@ func (c *cli) demoWorker(ctx context.Context, args []string) error {
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	client, _, err := connect(f.redis)
+	client, _, err := connect(f.redis, f.tls)
 	if err != nil {
 		return err
 	}
@@ -150,7 +150,7 @@ func (c *cli) demo(ctx context.Context, args []string) error {
 		return err
 	}
 	defer stopRedis()
-	client, _, err := connect(url)
+	client, _, err := connect(url, f.tls)
 	if err != nil {
 		return exitError{2, err}
 	}
@@ -160,6 +160,7 @@ func (c *cli) demo(ctx context.Context, args []string) error {
 		return err
 	}
 	sc := newScenario(c, url, demoPrefix(f.prefix), self, nSessions)
+	sc.tls = f.tls
 	fmt.Fprintf(c.out, "tgsession demo: %d worker processes compete for %d sessions on %s\n", nWorkers, nSessions, where)
 	fmt.Fprintf(c.out, "lease TTL %v; every owner writes a fenced update every 100 ms\n\n", demoTTL)
 	defer sc.killAll()
@@ -229,7 +230,8 @@ type cut struct {
 // print, who owns what, and the cuts whose takeovers the report measures.
 type scenario struct {
 	c      *cli
-	url    string
+	url    string   // reaches the workers through their environment, never their argv
+	tls    tlsFiles // file names, passed as flags
 	prefix string
 	self   string
 	names  []string
@@ -287,7 +289,16 @@ func (sc *scenario) collect() {
 
 // startWorker starts one worker process and reads its events.
 func (sc *scenario) startWorker(id string) error {
-	cmd := exec.Command(sc.self, "demo-worker", "--redis", sc.url, "--prefix", sc.prefix, "--id", id, "--sessions", strings.Join(sc.names, ","))
+	cmd := exec.Command(sc.self, "demo-worker", "--prefix", sc.prefix, "--id", id, "--sessions", strings.Join(sc.names, ","),
+		"--tls-ca", sc.tls.ca, "--tls-cert", sc.tls.cert, "--tls-key", sc.tls.key)
+	// The URL (with any password) goes through the environment: argv is
+	// visible to every user of the host (ps, /proc/PID/cmdline).
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "REDIS_URL=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "REDIS_URL="+sc.url)
 	cmd.Stderr = sc.c.errOut
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -86,21 +86,12 @@ type cli struct {
 	command string
 }
 
-func isTTY(v any) bool {
-	f, ok := v.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
-
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, usage)
 		return 2
 	}
-	c := &cli{in: stdin, out: stdout, errOut: stderr, inTTY: isTTY(stdin), outTTY: isTTY(stdout), command: args[0]}
+	c := &cli{in: stdin, out: stdout, errOut: stderr, inTTY: isTerminal(stdin), outTTY: isTerminal(stdout), command: args[0]}
 	cmds := map[string]func(context.Context, []string) error{
 		"demo":        c.demo,
 		"demo-worker": c.demoWorker,
@@ -120,7 +111,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
-		fmt.Fprintf(stderr, "tgsession: unknown command %q (run tgsession help)\n", args[0])
+		fmt.Fprintf(stderr, "tgsession: unknown command %s (run tgsession help)\n", excerpt(args[0]))
 		return 2
 	}
 	err := cmd(ctx, args[1:])
@@ -140,6 +131,7 @@ type flags struct {
 	redis  string
 	prefix string
 	json   bool
+	tls    tlsFiles
 	now    nowFlag // hidden: the clock, for tests
 }
 
@@ -187,6 +179,9 @@ func (c *cli) flagSet(f *flags, synopsis string) *flag.FlagSet {
 	fs.StringVar(&f.redis, "redis", "", "Redis URL (default $REDIS_URL); see tgsession help")
 	fs.StringVar(&f.prefix, "prefix", redisstore.DefaultPrefix, "key prefix (namespace) of the sessions")
 	fs.BoolVar(&f.json, "json", false, "print JSON for scripts")
+	fs.StringVar(&f.tls.ca, "tls-ca", "", "TLS: trust this CA certificate (PEM file) for the server")
+	fs.StringVar(&f.tls.cert, "tls-cert", "", "TLS: client certificate (PEM file), with --tls-key")
+	fs.StringVar(&f.tls.key, "tls-key", "", "TLS: client private key (PEM file), with --tls-cert")
 	fs.Var(&f.now, "now", "(tests) the time taken as now: unix seconds or RFC 3339")
 	fs.Usage = func() {
 		fmt.Fprintf(c.errOut, "usage: tgsession %s %s\n\nflags:\n", c.command, synopsis)

@@ -32,6 +32,7 @@ import (
 var bin string // the built tgsession binary
 
 func TestMain(m *testing.M) {
+	syscall.Umask(0o022) // the usual umask: files holding keys must still come out 0600
 	dir, err := os.MkdirTemp("", "tgsession-cli-")
 	if err != nil {
 		panic(err)
@@ -556,6 +557,9 @@ func TestCLI(t *testing.T) {
 			"DemoEmbedded": testDemoEmbedded, "DemoRealRedis": testDemoRealRedis, "Strings": testStrings,
 			"UnlockKilledWorker": testUnlockKilledWorker, "UnlockJunk": testUnlockJunk, "BadInput": testBadInput,
 			"Bench": testBench, "LargeFile": testLargeFile,
+			"Finding1ForceKeepsSession": testFinding1ForceKeepsSession, "Finding2LiteralPaths": testFinding2LiteralPaths,
+			"Finding3FileModes": testFinding3FileModes, "Finding4NothingLeftBehind": testFinding4NothingLeftBehind,
+			"Finding5Secrets": testFinding5Secrets, "Finding6OneBadEntry": testFinding6OneBadEntry, "Finding7TLS": testFinding7TLS,
 		} {
 			t.Run(name, fn)
 		}
