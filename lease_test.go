@@ -73,11 +73,11 @@ func median(d []time.Duration) time.Duration {
 // tools are refused while a worker owns the session; owner metadata is
 // readable; a force-released owner's writes are refused.
 func TestLeaseOwnership(t *testing.T) {
-	for _, b := range backends() {
+	for _, b := range deploymentBackends() {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
 			c := b.client(t)
-			prefix, name := "own-"+redistest.TempName(t), "acct"
+			prefix, name := b.prefix+"own-"+redistest.TempName(t), "acct"
 			o := lock.Options{TTL: 5 * time.Second, WorkerID: "worker-a"}
 			a := leaseStore(t, c, prefix, name, o)
 			if err := a.Open(ctx); err != nil {
@@ -306,7 +306,7 @@ func TestCrashTakeover(t *testing.T) {
 // TestGracefulHandover: owner Close -> waiting standby owns it. 20 runs; the
 // median is logged, not asserted.
 func TestGracefulHandover(t *testing.T) {
-	for _, b := range backends() {
+	for _, b := range deploymentBackends() {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
 			c := b.client(t)
@@ -315,7 +315,7 @@ func TestGracefulHandover(t *testing.T) {
 			o := lock.Options{TTL: time.Minute, PollInterval: time.Minute}
 			var times []time.Duration
 			for run := 0; run < 20; run++ {
-				prefix := "handover-" + redistest.TempName(t)
+				prefix := b.prefix + "handover-" + redistest.TempName(t)
 				owner := leaseStore(t, c, prefix, "acct", o)
 				if err := owner.Open(ctx); err != nil {
 					t.Fatal(err)

@@ -2,6 +2,8 @@ package redisstore
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -37,6 +39,7 @@ type backend struct {
 	name   string
 	client func(t *testing.T) redis.UniversalClient
 	mini   func(t *testing.T) *miniredis.Miniredis // nil for real servers
+	prefix string                                  // the base of the tests' key prefixes ("" for any)
 }
 
 func miniBackend() backend {
@@ -87,10 +90,75 @@ func clusterBackend() backend {
 	}
 }
 
+// tlsBackend is a redis-server that requires a client certificate on its
+// TLS port (redistest.StartTLS), reached over TLS with the generated CA.
+func tlsBackend() backend {
+	return backend{
+		name: "tls",
+		client: func(t *testing.T) redis.UniversalClient {
+			redistest.Require(t)
+			srv, err := redistest.StartTLS(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(srv.Stop)
+			c := redis.NewClient(&redis.Options{Addr: srv.TLSAddr, TLSConfig: clientTLS(t, srv.Files)})
+			t.Cleanup(func() { c.Close() })
+			return c
+		},
+	}
+}
+
+// clientTLS is the TLS configuration a library user writes (README,
+// "Deploying safely"): the CA and a client certificate.
+func clientTLS(t *testing.T, f redistest.TLSFiles) *tls.Config {
+	t.Helper()
+	caPEM, err := os.ReadFile(f.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := x509.NewCertPool()
+	ca.AppendCertsFromPEM(caPEM)
+	cert, err := tls.LoadX509KeyPair(f.ClientCert, f.ClientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: ca, Certificates: []tls.Certificate{cert}}
+}
+
+// aclBackend is a private redis-server reached as the worker user whose ACL
+// README.md documents (the line is read from the README), so every test on
+// it runs with exactly those permissions, under prefixes nested in the
+// documented "tgsession".
+func aclBackend() backend {
+	return backend{
+		name:   "acl-worker",
+		prefix: DefaultPrefix + ":",
+		client: func(t *testing.T) redis.UniversalClient {
+			redistest.Require(t)
+			srv, err := redistest.Start()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(srv.Stop)
+			user := redistest.READMEACL(t, srv, "README.md", "worker")
+			c := redis.NewClient(&redis.Options{Addr: srv.Addr, Username: user, Password: "pw"})
+			t.Cleanup(func() { c.Close() })
+			return c
+		},
+	}
+}
+
 // backends are miniredis, a single redis-server, Sentinel (primary, replica,
 // 3 Sentinels) and a 3+3 Cluster, the last three started by the harness.
 func backends() []backend {
 	return []backend{miniBackend(), realBackend(), sentinelBackend(), clusterBackend()}
+}
+
+// deploymentBackends are backends() plus TLS and the README's worker ACL: the
+// conformance suite and the lease tests run on them too.
+func deploymentBackends() []backend {
+	return append(backends(), tlsBackend(), aclBackend())
 }
 
 var nameSeq atomic.Int64
@@ -114,12 +182,12 @@ func TestConformance(t *testing.T) {
 		// A small cache, so the suite also runs through evictions.
 		{"lease+cache", Options{Mode: Leased, Lease: lock.Options{TTL: 10 * time.Second}, CacheSize: 50}},
 	}
-	for _, b := range backends() {
+	for _, b := range deploymentBackends() {
 		t.Run(b.name, func(t *testing.T) {
 			client := b.client(t)
 			for _, mode := range modes {
 				t.Run(mode.name, func(t *testing.T) {
-					prefix := "conf-" + redistest.TempName(t)
+					prefix := b.prefix + "conf-" + redistest.TempName(t)
 					storagetest.Run(t, func(t *testing.T, clock func() time.Time) storage.Storage {
 						o := mode.opts
 						o.Prefix, o.Clock, o.BatchSize = prefix, clock, 700

@@ -60,7 +60,7 @@ type replacement struct {
 // setFields writes every field of v into the staged session hash (creating
 // it with the layout) and renews the staged keys' TTL.
 func (r *replacement) setFields(ctx context.Context, v storage.Session) error {
-	pipe := r.s.rdb.TxPipeline()
+	pipe := r.s.rdb.Pipeline() // not MULTI: the renew below sets the TTL again; the ACL needs no multi/exec
 	pipe.HSet(ctx, r.staged.session, "layout", LayoutVersion)
 	pipe.PExpire(ctx, r.staged.session, stageTTL)
 	if _, err := pipe.Exec(ctx); err != nil {

@@ -484,3 +484,43 @@ func testFinding7TLS(t *testing.T) {
 	}
 	fails(t, tg(t, "", "ls", "--redis", "redis://"+srv.Addr, "--tls-ca", f.CA), 2, "need a TLS URL", "--tls-ca with redis://")
 }
+
+// testOperatorACL runs every CLI command as the operator user whose ACL
+// README.md documents (read from the README), on a private server, under the
+// documented prefix "tgsession" and a prefix nested in it.
+func testOperatorACL(t *testing.T) {
+	t.Parallel()
+	redistest.Require(t)
+	srv, err := redistest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	user := redistest.READMEACL(t, srv, "../../README.md", "operator")
+	url := "redis://" + user + ":pw@" + srv.Addr
+	good := loadVectors(t)[0]["session_string"].(string)
+	for _, prefix := range []string{"tgsession", "tgsession:tenantB"} {
+		e := []string{"--redis", url, "--prefix", prefix}
+		run := func(stdin string, args ...string) result {
+			t.Helper()
+			return must(t, tg(t, stdin, append(args, e...)...), prefix+": "+strings.Join(args, " "))
+		}
+		run(good, "import", "acct", "--string", "-")
+		run(good, "import", "acct", "--string", "-", "--force")
+		run("", "import", "file", "--file", fixtureFile(t))
+		run("", "ls")
+		run("", "show", "acct")
+		run("", append([]string{"peers", "file", "--username", "@BotFather"}, fixtureNow(0)...)...)
+		if r := run("", "export", "acct"); strings.TrimSpace(r.out) != good {
+			t.Errorf("%s: export = %q", prefix, r.out)
+		}
+		run("", "export", "file", "--file", filepath.Join(t.TempDir(), "out.session"))
+		run("", "unlock", "acct", "--yes")
+		run("", "unlock", "acct", "--yes", "--force")
+		run("", "rm", "acct", "--yes")
+	}
+	r := must(t, tg(t, "", "bench", "--redis", url, "--duration", "20ms", "--memory-peers", "2000", "--json"), "bench as the operator")
+	if !strings.Contains(r.out, "UpdatePeers(1000)") {
+		t.Errorf("bench as the operator: %s", r.out)
+	}
+}

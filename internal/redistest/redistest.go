@@ -16,7 +16,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -301,6 +303,53 @@ func NewACLUser(t testing.TB, srv *Server, rules ...string) string {
 	}
 	if err := admin.Do(ctx, args...).Err(); err != nil {
 		t.Fatalf("redistest: ACL SETUSER: %v", err)
+	}
+	t.Cleanup(func() {
+		c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+		defer c.Close()
+		_ = c.Do(context.Background(), "ACL", "DELUSER", user).Err()
+	})
+	return user
+}
+
+// READMEACL reads the ACL SETUSER line that follows the marker
+// "<!-- acl:ROLE -->" in the README at path, creates that user on srv with
+// password "pw" (the line's ">CHANGE-ME" replaced), deletes it at the end,
+// and returns the user name: tests run as exactly the documented ACL.
+func READMEACL(t testing.TB, srv *Server, path, role string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker := "<!-- acl:" + role + " -->"
+	_, after, ok := strings.Cut(string(b), marker)
+	if !ok {
+		t.Fatalf("redistest: %s has no %s", path, marker)
+	}
+	var line string
+	for _, l := range strings.Split(after, "\n") {
+		if strings.HasPrefix(l, "ACL SETUSER ") {
+			line = l
+			break
+		}
+	}
+	fields := strings.Fields(line)
+	if len(fields) < 4 || !slices.Contains(fields, ">CHANGE-ME") {
+		t.Fatalf("redistest: the %s ACL line in %s is not ACL SETUSER <user> ... >CHANGE-ME ...: %q", role, path, line)
+	}
+	args := make([]any, 0, len(fields))
+	for _, f := range fields {
+		if f == ">CHANGE-ME" {
+			f = ">pw"
+		}
+		args = append(args, f)
+	}
+	user := fields[2]
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer admin.Close()
+	if err := admin.Do(context.Background(), args...).Err(); err != nil {
+		t.Fatalf("redistest: %s: %v", line, err)
 	}
 	t.Cleanup(func() {
 		c := redis.NewClient(&redis.Options{Addr: srv.Addr})
