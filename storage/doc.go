@@ -47,7 +47,16 @@
 //     (strictly greater, either direction of the clock) is reported as
 //     [ErrUsernameExpired] so the caller re-resolves it.
 //   - Misses are [*LookupError] values wrapping [ErrPeerNotFound] or
-//     [ErrUsernameExpired]; their text is Hydrogram's KeyError text.
+//     [ErrUsernameExpired]; their text is Hydrogram's KeyError text (a key
+//     longer than [MaxExcerpt] bytes is quoted as an [Excerpt]).
+//
+// Optional interfaces, each checked by the conformance suite when an engine
+// implements it: [PeerScanner] and [PeerImporter] (what [Copy] needs), and
+// [Replacer], which replaces a whole session in one atomic step: the new
+// content is built beside the stored session, invisible until Commit, and
+// an Abort or a failure leaves the stored session as it was. Imports
+// ([ImportSessionString], [Copy] with CopyOptions.Replace) use it, so bad
+// input or a failure half-way never costs a stored session.
 //
 // The engine's clock is injectable (every engine takes one) so tests and the
 // conformance suite can plant timestamps.
