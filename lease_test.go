@@ -599,10 +599,10 @@ func TestOpenRefusesEvictingServer(t *testing.T) {
 // logged, with the longest stall of an O(1) command (GET, HGET, ZSCORE inside
 // the scripts) that Redis's latency monitor saw in the same run. The longest
 // script is not held to 20 ms: on this project's Firecracker VMs the first
-// touch of fresh memory stalls a process for up to ~35 ms (4 KiB pages) or
-// ~120 ms (huge pages), so while the server's memory grows an O(1) call
-// inside a ~1.5 ms script can take 20-75 ms; the log shows both figures side
-// by side.
+// touch of fresh memory stalls a process for up to ~35 ms (4 KiB pages; go
+// run ./internal/tools/pagetouch measures it) or ~120 ms (huge pages), so
+// while the server's memory grows an O(1) call inside a ~1.5 ms script can
+// take 20-75 ms; the log shows both figures side by side.
 // Not parallel: other tests' CPU load would inflate the server's timings.
 func TestScriptCostBounded(t *testing.T) {
 	ctx := context.Background()

@@ -546,6 +546,19 @@ func testBench(t *testing.T) {
 			t.Errorf("bench lacks %q", want)
 		}
 	}
+	// A server that holds other keys: loading many peers needs --yes (stdin
+	// is not a terminal), and nothing is written before the answer.
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer c.Close()
+	ctx := context.Background()
+	if err := c.Set(ctx, "someone-elses-key", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	fails(t, tgEnv(t, []string{"REDIS_URL=redis://" + srv.Addr}, "", "bench", "--duration", "20ms", "--memory-peers", "20000"), 2, "pass --yes",
+		"bench --memory-peers 20000 on a server with other keys")
+	if n := c.DBSize(ctx).Val(); n != 1 {
+		t.Errorf("a refused bench left %d keys; want only the one that was there", n)
+	}
 }
 
 // TestCLI runs the CLI tests in parallel against the built binary, then
