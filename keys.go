@@ -23,6 +23,8 @@ const LayoutVersion = 2
 //	P:{E}:u        hash: username -> peer id
 //	P:{E}:ph       hash: phone number -> peer id
 //	P:{E}:w        sorted set: ids of the session's last 1000 applied writes (retry dedup, lua/guard.lua)
+//	P:{E}:st       hash: the update state: user, pts, qts, date, seq, and "c:<channel id>" -> pts
+//	P:{E}:x        hash: client data (key -> opaque value: a client library's salt, config, ...)
 //	P:{E}:lease    string: the owner's lease (package lock), "<token>|<owner JSON>", with a TTL
 //	P:{E}:stage:<id>:{s,p,u,ph,w}
 //	               a Replace in progress: the same five keys for the new content, with a
@@ -47,6 +49,10 @@ const LayoutVersion = 2
 // (greatest last_update_on, ties to the later write); rows of older holders
 // are kept as written (the storage package documents the semantics).
 //
+// The update state and client data keys were added to layout 2 without a new
+// version: they are additive (code that predates them reads every session as
+// before, and leaves them behind only on Delete).
+//
 // Layout 2 keeps all peers of a session in one hash (layout 1 had a hash per
 // peer plus an id set): about half the memory per peer, and UpdatePeers reads
 // and writes a whole batch with a few bulk commands.
@@ -62,6 +68,8 @@ type keys struct {
 	phones    string
 	applied   string
 	lease     string
+	state     string
+	data      string
 }
 
 func newKeys(prefix, name string) keys {
@@ -74,6 +82,8 @@ func newKeys(prefix, name string) keys {
 		phones:    base + "ph",
 		applied:   base + "w",
 		lease:     base + "lease",
+		state:     base + "st",
+		data:      base + "x",
 	}
 }
 

@@ -37,7 +37,10 @@ var (
 	scriptPeerByIndex = mustScript("peer_by_index.lua")
 	scriptDelete      = mustScript("delete.lua", "guard.lua")
 	scriptReplace     = mustScript("replace.lua", "guard.lua")
-	allScripts        = []*redis.Script{scriptOpen, scriptSetFields, scriptUpdatePeers, scriptPeerByIndex, scriptDelete, scriptReplace}
+	scriptUpdateState = mustScript("update_state.lua", "guard.lua")
+	scriptClientData  = mustScript("client_data.lua", "guard.lua")
+	allScripts        = []*redis.Script{scriptOpen, scriptSetFields, scriptUpdatePeers, scriptPeerByIndex, scriptDelete, scriptReplace,
+		scriptUpdateState, scriptClientData}
 )
 
 // call is one script invocation: the script, its KEYS in the order the
@@ -121,17 +124,32 @@ func peerByIndexCall(k keys, phone bool, key string) call {
 }
 
 // deleteCall runs lua/delete.lua: KEYS session, peers, username index, phone
-// index, lease, applied writes; ARGV token.
+// index, lease, applied writes, update state, client data; ARGV token.
 func deleteCall(k keys, token string) call {
-	return call{scriptDelete, []string{k.session, k.peers, k.usernames, k.phones, k.lease, k.applied}, []any{token}}
+	return call{scriptDelete, []string{k.session, k.peers, k.usernames, k.phones, k.lease, k.applied, k.state, k.data}, []any{token}}
+}
+
+// updateStateCall runs lua/update_state.lua: KEYS session, update state,
+// lease, applied writes; ARGV layout, token, a fresh write id, the
+// operation, then its arguments.
+func updateStateCall(k keys, token, op string, args ...any) call {
+	return call{scriptUpdateState, []string{k.session, k.state, k.lease, k.applied},
+		append([]any{strconv.Itoa(LayoutVersion), token, writeID(), op}, args...)}
+}
+
+// clientDataCall runs lua/client_data.lua: KEYS session, client data, lease,
+// applied writes; ARGV layout, token, a fresh write id, key, value.
+func clientDataCall(k keys, token, key string, value []byte) call {
+	return call{scriptClientData, []string{k.session, k.data, k.lease, k.applied},
+		[]any{strconv.Itoa(LayoutVersion), token, writeID(), key, value}}
 }
 
 // replaceCall runs lua/replace.lua: KEYS session, peers, username index,
 // phone index, lease, applied writes, then the staged session, peers,
-// username index, phone index and applied writes; ARGV layout, token, a
-// fresh write id.
+// username index, phone index and applied writes, then the update state and
+// client data; ARGV layout, token, a fresh write id.
 func replaceCall(k, staged keys, token string) call {
 	return call{scriptReplace, []string{k.session, k.peers, k.usernames, k.phones, k.lease, k.applied,
-		staged.session, staged.peers, staged.usernames, staged.phones, staged.applied},
+		staged.session, staged.peers, staged.usernames, staged.phones, staged.applied, k.state, k.data},
 		[]any{strconv.Itoa(LayoutVersion), token, writeID()}}
 }

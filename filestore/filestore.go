@@ -111,7 +111,9 @@ func (s *Store) String() string { return fmt.Sprintf("filestore(%q)", s.path) }
 
 // Limits reports what the file format cannot keep.
 func (s *Store) Limits() storage.Limits {
-	return storage.Limits{OneUsername: true, NoMinFlag: true, DCIDNotNull: true}
+	// Hydrogram's schema has no place for update state or client data, and
+	// extra tables would change sqlite_master.
+	return storage.Limits{OneUsername: true, NoMinFlag: true, DCIDNotNull: true, NoUpdateState: true}
 }
 
 func (s *Store) fail(op string, err error) error {

@@ -6,10 +6,12 @@
 -- KEYS[4]  phone index hash      P:{E}:ph
 -- KEYS[5]  lease                 P:{E}:lease
 -- KEYS[6]  applied writes         P:{E}:w
+-- KEYS[7]  update state hash      P:{E}:st
+-- KEYS[8]  client data hash       P:{E}:x
 -- ARGV[1]  lease token, or "" without a lease (see guard.lua)
 --
--- Removes the session hash and, with UNLINK, the peer cache and both indexes
--- in one atomic step. UNLINK frees a large hash in a background thread, so
+-- Removes the session hash and, with UNLINK, the peer cache, both indexes,
+-- the update state and the client data in one atomic step. UNLINK frees a large hash in a background thread, so
 -- the main thread's work does not grow with the number of peers. The lease
 -- is left to its holder.
 --
@@ -21,5 +23,5 @@ if refused then
   return refused
 end
 redis.call('DEL', KEYS[1])
-redis.call('UNLINK', KEYS[2], KEYS[3], KEYS[4], KEYS[6])
+redis.call('UNLINK', KEYS[2], KEYS[3], KEYS[4], KEYS[6], KEYS[7], KEYS[8])
 return 0

@@ -11,6 +11,8 @@
 -- KEYS[9]  staged username index P:{E}:stage:<id>:u
 -- KEYS[10] staged phone index    P:{E}:stage:<id>:ph
 -- KEYS[11] staged applied writes P:{E}:stage:<id>:w
+-- KEYS[12] update state hash     P:{E}:st  (removed: a new session starts a new update stream)
+-- KEYS[13] client data hash      P:{E}:x   (removed with it)
 --
 -- ARGV[1]  layout version the caller understands (decimal)
 -- ARGV[2]  lease token, or "" without a lease (see guard.lua)
@@ -44,7 +46,7 @@ end
 if layout ~= ARGV[1] then
   return redis.error_reply('LAYOUT ' .. layout)
 end
-redis.call('UNLINK', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+redis.call('UNLINK', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[12], KEYS[13])
 for i = 1, 4 do
   if redis.call('EXISTS', KEYS[6 + i]) == 1 then
     redis.call('RENAME', KEYS[6 + i], KEYS[i])

@@ -32,6 +32,10 @@ type Store struct {
 	users   map[string]int64 // username -> the latest holder
 	phones  map[string]int64 // phone -> the latest holder
 	order   []int64          // sorted ids for ScanPeers; nil when stale
+
+	state    *storage.UpdateState // nil when none is stored
+	channels map[int64]int        // channel id -> pts, with state
+	data     map[string][]byte    // client data
 }
 
 var (
@@ -82,6 +86,7 @@ func (s *Store) reset() {
 	s.users = map[string]int64{}
 	s.phones = map[string]int64{}
 	s.order = nil
+	s.state, s.channels, s.data = nil, nil, map[string][]byte{}
 }
 
 // Close marks the store closed; the data stays for the next Open.
@@ -365,6 +370,7 @@ func (r *replacement) Commit(_ context.Context, v storage.Session) error {
 	s.session = v
 	s.session.AuthKey = slices.Clone(v.AuthKey)
 	s.peers, s.users, s.phones, s.order = n.peers, n.users, n.phones, nil
+	s.state, s.channels, s.data = nil, nil, map[string][]byte{} // a new session starts without them
 	return nil
 }
 
@@ -375,3 +381,113 @@ func (r *replacement) Abort(context.Context) error {
 }
 
 var errReplaceDone = errors.New("this replacement was committed or aborted already")
+
+var (
+	_ storage.UpdateStateStore = (*Store)(nil)
+	_ storage.ClientDataStore  = (*Store)(nil)
+)
+
+// UpdateState returns the update state and every channel's pts.
+func (s *Store) UpdateState(context.Context) (storage.UpdateState, map[int64]int, bool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.ready("read update state"); err != nil {
+		return storage.UpdateState{}, nil, false, err
+	}
+	if s.state == nil {
+		return storage.UpdateState{}, nil, false, nil
+	}
+	ch := make(map[int64]int, len(s.channels))
+	for k, v := range s.channels {
+		ch[k] = v
+	}
+	return *s.state, ch, true, nil
+}
+
+// SetUpdateState stores the whole state and forgets the channels' pts.
+func (s *Store) SetUpdateState(_ context.Context, v storage.UpdateState) error {
+	if err := v.Validate(); err != nil {
+		return s.fail("write update state", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.ready("write update state"); err != nil {
+		return err
+	}
+	s.state, s.channels = &v, map[int64]int{}
+	return nil
+}
+
+// SetUpdateFields writes some counters of the stored state.
+func (s *Store) SetUpdateFields(_ context.Context, v storage.UpdateState, which storage.UpdateField) error {
+	if err := v.Validate(); err != nil {
+		return s.fail("write update state", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.ready("write update state"); err != nil {
+		return err
+	}
+	if s.state == nil || s.state.UserID != v.UserID {
+		return s.fail("write update state", storage.ErrUpdateStateNotFound)
+	}
+	if which.Has(storage.UpdatePts) {
+		s.state.Pts = v.Pts
+	}
+	if which.Has(storage.UpdateQts) {
+		s.state.Qts = v.Qts
+	}
+	if which.Has(storage.UpdateDate) {
+		s.state.Date = v.Date
+	}
+	if which.Has(storage.UpdateSeq) {
+		s.state.Seq = v.Seq
+	}
+	return nil
+}
+
+// SetChannelPts sets one channel's pts.
+func (s *Store) SetChannelPts(_ context.Context, userID, channelID int64, pts int) error {
+	if err := storage.ValidChannelPts(channelID, pts); err != nil {
+		return s.fail("write channel pts", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.ready("write channel pts"); err != nil {
+		return err
+	}
+	if s.state == nil || s.state.UserID != userID {
+		return s.fail("write channel pts", storage.ErrUpdateStateNotFound)
+	}
+	s.channels[channelID] = pts
+	return nil
+}
+
+// ClientData returns a client-data value.
+func (s *Store) ClientData(_ context.Context, key string) ([]byte, bool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.ready("read client data"); err != nil {
+		return nil, false, err
+	}
+	v, ok := s.data[key]
+	return slices.Clone(v), ok, nil
+}
+
+// SetClientData stores (or, with an empty value, removes) a client-data value.
+func (s *Store) SetClientData(_ context.Context, key string, value []byte) error {
+	if err := storage.ValidClientData(key, value); err != nil {
+		return s.fail("write client data", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.ready("write client data"); err != nil {
+		return err
+	}
+	if len(value) == 0 {
+		delete(s.data, key)
+	} else {
+		s.data[key] = slices.Clone(value)
+	}
+	return nil
+}

@@ -89,6 +89,9 @@ type Limits struct {
 	OneUsername bool // only the first (primary) username is kept and resolvable
 	NoMinFlag   bool // Peer.Min reads false; a min peer still never replaces a stored access hash
 	DCIDNotNull bool // dc_id cannot be set to NULL (ErrInvalid)
+	// NoUpdateState: the engine keeps no update state and no client data
+	// (it implements neither UpdateStateStore nor ClientDataStore).
+	NoUpdateState bool
 }
 
 // Limited is implemented by engines that cannot keep everything a Peer or

@@ -19,6 +19,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -110,6 +111,8 @@ func Run(t *testing.T, newStore Factory) {
 		{"Copy", s.testCopy},
 		{"Replace", s.testReplace},
 		{"CopyReplace", s.testCopyReplace},
+		{"UpdateState", s.testUpdateState},
+		{"ClientData", s.testClientData},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1588,4 +1591,146 @@ func (s suite) testCopyReplace(t *testing.T) {
 		t.Fatalf("Copy(Replace) = %d, %v; want %d", n, err, len(copied))
 	}
 	checkHolds(t, "after Copy(Replace)", dst, fullSession(), copied, own)
+}
+
+// updateStateStore returns st as a storage.UpdateStateStore, or skips the
+// test when the engine declares it keeps none.
+func updateStateStore(t *testing.T, st storage.Storage) storage.UpdateStateStore {
+	t.Helper()
+	u, ok := st.(storage.UpdateStateStore)
+	if !ok {
+		if !limitsOf(st).NoUpdateState {
+			t.Fatal("the engine neither implements storage.UpdateStateStore nor declares Limits.NoUpdateState")
+		}
+		t.Skip("the engine keeps no update state (Limits.NoUpdateState)")
+	}
+	return u
+}
+
+// testUpdateState: partial writes need a stored state of the same user; a
+// whole state resets the channels; everything reads back in one call;
+// invalid values write nothing; Delete removes the state.
+func (s suite) testUpdateState(t *testing.T) {
+	ctx := context.Background()
+	st := s.open(t, NewClock(startTime))
+	u := updateStateStore(t, st)
+	check := func(what string, want storage.UpdateState, wantCh map[int64]int) {
+		t.Helper()
+		got, ch, found, err := u.UpdateState(ctx)
+		if err != nil || !found || got != want || !maps.Equal(ch, wantCh) {
+			t.Errorf("%s: UpdateState = %+v %v found=%v err=%v; want %+v %v", what, got, ch, found, err, want, wantCh)
+		}
+	}
+	if _, _, found, err := u.UpdateState(ctx); err != nil || found {
+		t.Fatalf("new session: UpdateState found=%v err=%v; want none", found, err)
+	}
+	const user = 6123456789
+	for what, err := range map[string]error{
+		"SetUpdateFields": u.SetUpdateFields(ctx, storage.UpdateState{UserID: user, Pts: 5}, storage.UpdatePts),
+		"SetChannelPts":   u.SetChannelPts(ctx, user, 1500000000, 7),
+	} {
+		if !errors.Is(err, storage.ErrUpdateStateNotFound) {
+			t.Errorf("%s without a state: %v; want ErrUpdateStateNotFound", what, err)
+		}
+	}
+	want := storage.UpdateState{UserID: user, Pts: 100, Qts: 3, Date: 1795000000, Seq: 12}
+	if err := u.SetUpdateState(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	check("after SetUpdateState", want, map[int64]int{})
+	want.Pts, want.Date, want.Seq = 101, 1795000100, 13
+	if err := u.SetUpdateFields(ctx, storage.UpdateState{UserID: user, Pts: 101, Qts: 999, Date: 1795000100, Seq: 13},
+		storage.UpdatePts|storage.UpdateDate|storage.UpdateSeq); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.SetChannelPts(ctx, user, 1500000000, 7); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.SetChannelPts(ctx, user, 1500000001, 2147483647); err != nil {
+		t.Fatal(err)
+	}
+	check("after partial writes", want, map[int64]int{1500000000: 7, 1500000001: 2147483647})
+	if err := u.SetUpdateFields(ctx, storage.UpdateState{UserID: 42, Pts: 1}, storage.UpdatePts); !errors.Is(err, storage.ErrUpdateStateNotFound) {
+		t.Errorf("SetUpdateFields for another user: %v; want ErrUpdateStateNotFound", err)
+	}
+	if err := u.SetChannelPts(ctx, 42, 1500000000, 1); !errors.Is(err, storage.ErrUpdateStateNotFound) {
+		t.Errorf("SetChannelPts for another user: %v; want ErrUpdateStateNotFound", err)
+	}
+	for what, err := range map[string]error{
+		"negative pts":     u.SetUpdateFields(ctx, storage.UpdateState{UserID: user, Pts: -1}, storage.UpdatePts),
+		"no user":          u.SetUpdateState(ctx, storage.UpdateState{Pts: 1}),
+		"channel id 0":     u.SetChannelPts(ctx, user, 0, 1),
+		"negative channel": u.SetChannelPts(ctx, user, -1001500000000, 1),
+		"pts over int32":   u.SetChannelPts(ctx, user, 1500000000, 1<<31),
+	} {
+		if !errors.Is(err, storage.ErrInvalid) {
+			t.Errorf("%s: %v; want ErrInvalid", what, err)
+		}
+	}
+	check("after refused writes", want, map[int64]int{1500000000: 7, 1500000001: 2147483647})
+	fresh := storage.UpdateState{UserID: user, Pts: 1, Qts: 1, Date: 1, Seq: 1}
+	if err := u.SetUpdateState(ctx, fresh); err != nil {
+		t.Fatal(err)
+	}
+	check("a new state forgets the channels", fresh, map[int64]int{})
+	if err := st.Delete(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, found, err := u.UpdateState(ctx); err != nil || found {
+		t.Errorf("after Delete: UpdateState found=%v err=%v; want none", found, err)
+	}
+}
+
+// testClientData: values round-trip byte-exact, an empty value removes,
+// bad keys and oversized values are refused, Delete removes them.
+func (s suite) testClientData(t *testing.T) {
+	ctx := context.Background()
+	st := s.open(t, NewClock(startTime))
+	d, ok := st.(storage.ClientDataStore)
+	if !ok {
+		if !limitsOf(st).NoUpdateState {
+			t.Fatal("the engine neither implements storage.ClientDataStore nor declares Limits.NoUpdateState")
+		}
+		t.Skip("the engine keeps no client data (Limits.NoUpdateState)")
+	}
+	blob := []byte{0, 1, 2, 255, '|', '\n', 0}
+	if err := d.SetClientData(ctx, "gotd", blob); err != nil {
+		t.Fatal(err)
+	}
+	if v, found, err := d.ClientData(ctx, "gotd"); err != nil || !found || string(v) != string(blob) {
+		t.Errorf("ClientData = %q %v %v; want %q", v, found, err, blob)
+	}
+	if _, found, err := d.ClientData(ctx, "other"); err != nil || found {
+		t.Errorf("missing key: found=%v err=%v", found, err)
+	}
+	for what, err := range map[string]error{
+		"empty key":   d.SetClientData(ctx, "", blob),
+		"long key":    d.SetClientData(ctx, strings.Repeat("k", 65), blob),
+		"large value": d.SetClientData(ctx, "big", make([]byte, storage.MaxClientData+1)),
+	} {
+		if !errors.Is(err, storage.ErrInvalid) {
+			t.Errorf("%s: %v; want ErrInvalid", what, err)
+		}
+	}
+	if err := d.SetClientData(ctx, "gotd", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, _ := d.ClientData(ctx, "gotd"); found {
+		t.Error("an empty value did not remove the key")
+	}
+	if err := d.SetClientData(ctx, "gotd", blob); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Delete(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, err := d.ClientData(ctx, "gotd"); err != nil || found {
+		t.Errorf("after Delete: found=%v err=%v", found, err)
+	}
 }
