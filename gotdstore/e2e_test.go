@@ -5,16 +5,21 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gotd/log"
+	"github.com/gotd/td/bin"
 	"github.com/gotd/td/session"
 	"github.com/gotd/td/telegram"
+	"github.com/gotd/td/telegram/peers"
 	"github.com/gotd/td/telegram/updates"
 	"github.com/gotd/td/tg"
+	"github.com/gotd/td/tgerr"
 	"github.com/gotd/td/tgtest"
 	"github.com/gotd/td/tgtest/cluster"
 	"github.com/gotd/td/tgtest/services"
@@ -39,11 +44,23 @@ const (
 // serverLog counts what gotd's in-process Telegram server logs: key
 // exchanges, and connections opened and closed.
 type serverLog struct {
-	mu        sync.Mutex
-	exchanges int
-	opened    int
-	closed    int
+	mu         sync.Mutex
+	exchanges  int
+	opened     int
+	closed     int
+	resolves   int            // contacts.resolveUsername calls
+	inputUsers []tg.InputUser // InputUser values users.getUsers received
+	events     []connEvent    // connections opened and closed, in order
 }
+
+// connEvent is a connection opened (open) or closed at the server.
+type connEvent struct {
+	open bool
+	at   time.Time
+}
+
+// alice is the user the test server resolves @alice to.
+var alice = &tg.User{ID: 777000, AccessHash: 4242424242, Username: "alice", Phone: "15551234567", FirstName: "Alice"}
 
 func (l *serverLog) Enabled(context.Context, log.Level) bool { return true }
 
@@ -55,8 +72,10 @@ func (l *serverLog) Log(_ context.Context, _ log.Level, msg string, _ ...log.Att
 		l.exchanges++
 	case "User connected":
 		l.opened++
+		l.events = append(l.events, connEvent{true, time.Now()})
 	case "User disconnected":
 		l.closed++
+		l.events = append(l.events, connEvent{false, time.Now()})
 	}
 }
 
@@ -83,7 +102,34 @@ func testServer(t *testing.T, extra ...func(*tgtest.Server, *tgtest.Dispatcher))
 		if err := r.Decode(req.Buf); err != nil {
 			return err
 		}
-		return s.SendVector(req, &tg.User{ID: selfID, AccessHash: 99, Bot: selfBot, Self: true, Username: "test_bot"})
+		var out []bin.Encoder
+		for _, in := range r.ID {
+			switch u := in.(type) {
+			case *tg.InputUserSelf:
+				out = append(out, &tg.User{ID: selfID, AccessHash: 99, Bot: selfBot, Self: true, Username: "test_bot"})
+			case *tg.InputUser:
+				sl.mu.Lock()
+				sl.inputUsers = append(sl.inputUsers, *u)
+				sl.mu.Unlock()
+				if u.UserID == alice.ID && u.AccessHash == alice.AccessHash {
+					out = append(out, alice)
+				}
+			}
+		}
+		return s.SendVector(req, out...)
+	}))
+	d.Handle(tg.ContactsResolveUsernameRequestTypeID, tgtest.HandlerFunc(func(s *tgtest.Server, req *tgtest.Request) error {
+		var r tg.ContactsResolveUsernameRequest
+		if err := r.Decode(req.Buf); err != nil {
+			return err
+		}
+		sl.mu.Lock()
+		sl.resolves++
+		sl.mu.Unlock()
+		if !strings.EqualFold(r.Username, alice.Username) {
+			return s.SendErr(req, tgerr.New(400, "USERNAME_NOT_OCCUPIED"))
+		}
+		return s.SendResult(req, &tg.ContactsResolvedPeer{Peer: &tg.PeerUser{UserID: alice.ID}, Users: []tg.UserClass{alice}})
 	}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -478,5 +524,172 @@ func TestUpdateStateSurvivesFailover(t *testing.T) {
 		getStatesA, diffA, getStates-getStatesA, diffB)
 	if getStates != getStatesA || len(diffB) == 0 || diffB[0] != 101 {
 		t.Errorf("B must resume from pts 101 without getState")
+	}
+}
+
+// TestPeersSurviveFailover (e2e 3): A resolves @alice through gotd's peers
+// manager on the store; after the failover B sends InputUser{id, hash} from
+// the store without resolving again, and the Hydrogram view of the same data
+// (PeerByUsername, PeerByPhoneNumber) returns Alice.
+func TestPeersSurviveFailover(t *testing.T) {
+	srv := redistest.Require(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rdb.Close()
+	ctx := context.Background()
+	prefix := "gotd-" + redistest.TempName(t)
+	c, sl := testServer(t)
+
+	a := worker(t, rdb, prefix, "worker-a")
+	if _, err := connectWith(t, c, a, make(chan struct{}, 1), nil, func(ctx context.Context, client *telegram.Client) error {
+		g := gotdstore.New(a)
+		pm := peers.Options{Storage: g, Cache: g}.Build(client.API())
+		p, err := pm.ResolveDomain(ctx, "alice")
+		if err != nil {
+			return err
+		}
+		if p.ID() != alice.ID {
+			return fmt.Errorf("resolved id %d", p.ID())
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("worker A: %v", err)
+	}
+	a.Close()
+
+	b := worker(t, rdb, prefix, "worker-b")
+	defer b.Close()
+	if _, err := connectWith(t, c, b, make(chan struct{}, 1), nil, func(ctx context.Context, client *telegram.Client) error {
+		g := gotdstore.New(b)
+		v, found, err := g.Find(ctx, peers.Key{Prefix: "users_", ID: alice.ID})
+		if err != nil || !found {
+			return fmt.Errorf("alice's access hash in the store: found %v, %v", found, err)
+		}
+		users, err := client.API().UsersGetUsers(ctx, []tg.InputUserClass{&tg.InputUser{UserID: alice.ID, AccessHash: v.AccessHash}})
+		if err != nil {
+			return err
+		}
+		if len(users) != 1 {
+			return fmt.Errorf("users.getUsers with the stored hash returned %d users", len(users))
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("worker B: %v", err)
+	}
+	sl.mu.Lock()
+	resolves, inputs := sl.resolves, append([]tg.InputUser(nil), sl.inputUsers...)
+	sl.mu.Unlock()
+	p, err := b.PeerByUsername(ctx, "alice")
+	if err != nil {
+		t.Fatalf("core PeerByUsername(alice): %v", err)
+	}
+	byPhone, err := b.PeerByPhoneNumber(ctx, alice.Phone)
+	if err != nil {
+		t.Fatalf("core PeerByPhoneNumber: %v", err)
+	}
+	t.Logf("peers: resolveUsername called %d time(s) (by A); B sent %+v; core PeerByUsername(alice) = id %d hash %v phone %q type %s; by phone id %d",
+		resolves, inputs, p.ID, p.AccessHash, p.PhoneNumber, p.Type, byPhone.ID)
+	if resolves != 1 || len(inputs) != 1 || inputs[0].UserID != alice.ID || inputs[0].AccessHash != alice.AccessHash {
+		t.Errorf("B must use A's stored hash without resolving")
+	}
+	if p.ID != alice.ID || !p.AccessHash.Valid || p.AccessHash.V != alice.AccessHash || p.PhoneNumber != alice.Phone || byPhone.ID != alice.ID {
+		t.Errorf("the Hydrogram view does not see Alice as gotd stored her")
+	}
+}
+
+// TestNoTwoLiveConnectionsWithOneKey (e2e 4): worker A is connected to
+// Telegram and loses Redis only (a stalled proxy: its lease cannot be
+// renewed, its Telegram connection stays up). B waits for the lease, gets it
+// when A's lapses, and connects with the same key. The server's record of
+// connections must show every connection of A closed before B's first one
+// opened: never two live connections with one auth key.
+func TestNoTwoLiveConnectionsWithOneKey(t *testing.T) {
+	srv := redistest.Require(t)
+	direct := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer direct.Close()
+	proxy := redistest.NewProxy(t, srv.Addr)
+	viaProxy := redis.NewClient(&redis.Options{Addr: proxy.Addr}) // default options, as users have them
+	defer viaProxy.Close()
+	prefix := "gotd-" + redistest.TempName(t)
+	c, sl := testServer(t)
+
+	a := worker(t, viaProxy, prefix, "worker-a")
+	ga := gotdstore.New(a)
+	optsA, err := ga.Options(context.Background(), telegram.TestAppID, clientOptions(c, ga))
+	if err != nil {
+		t.Fatal(err)
+	}
+	connected := make(chan struct{})
+	resultA := make(chan error, 1)
+	var lostAt time.Time
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		clientA := telegram.NewClient(telegram.TestAppID, telegram.TestAppHash, optsA)
+		err := gotdstore.Run(ctx, a, clientA, func(ctx context.Context) error {
+			if err := waitSaved(ctx, ga); err != nil {
+				return err
+			}
+			close(connected)
+			<-ctx.Done()
+			lostAt = time.Now()
+			return ctx.Err()
+		})
+		resultA <- err
+	}()
+	select {
+	case <-connected:
+	case err := <-resultA:
+		t.Fatalf("worker A: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("worker A never connected")
+	}
+	sl.mu.Lock()
+	eventsA := len(sl.events)
+	sl.mu.Unlock()
+
+	proxy.Stall() // A loses Redis; its Telegram connection stays up
+	stalledAt := time.Now()
+	b := worker(t, direct, prefix, "worker-b") // waits for A's lease to lapse
+	acquiredAt := time.Now()
+	defer b.Close()
+	if _, err := connect(t, c, b, make(chan struct{}, 1)); err != nil {
+		t.Fatalf("worker B: %v", err)
+	}
+	var errA error
+	select {
+	case errA = <-resultA:
+	case <-time.After(30 * time.Second):
+		t.Fatal("worker A's client never stopped")
+	}
+	proxy.Heal()
+
+	sl.mu.Lock()
+	events := append([]connEvent(nil), sl.events...)
+	sl.mu.Unlock()
+	open, lastCloseA, firstOpenB := 0, time.Time{}, time.Time{}
+	violation := false
+	for i, e := range events {
+		if i >= eventsA && e.open && firstOpenB.IsZero() && !e.at.Before(acquiredAt) {
+			firstOpenB = e.at
+			violation = open > 0
+		}
+		if e.open {
+			open++
+		} else {
+			open--
+			if firstOpenB.IsZero() {
+				lastCloseA = e.at
+			}
+		}
+	}
+	t.Logf("A stalled at 0; A's client stopped (Lost) at %v, its last connection closed at %v; B acquired at %v, its first connection opened at %v: gap %v; A returned %v",
+		lostAt.Sub(stalledAt).Round(time.Millisecond), lastCloseA.Sub(stalledAt).Round(time.Millisecond),
+		acquiredAt.Sub(stalledAt).Round(time.Millisecond), firstOpenB.Sub(stalledAt).Round(time.Millisecond),
+		firstOpenB.Sub(lastCloseA).Round(time.Millisecond), errA)
+	if !errors.Is(errA, gotdstore.ErrLeaseLost) {
+		t.Errorf("A's Run returned %v; want gotdstore.ErrLeaseLost", errA)
+	}
+	if firstOpenB.IsZero() || lastCloseA.IsZero() || violation || !lastCloseA.Before(firstOpenB) {
+		t.Errorf("two live connections with one auth key: A's last close %v, B's first open %v (open at that moment: %v)", lastCloseA, firstOpenB, violation)
 	}
 }
