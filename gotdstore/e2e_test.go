@@ -230,6 +230,16 @@ func waitSaved(ctx context.Context, st session.Storage) error {
 	}
 }
 
+// setup returns a client on the harness's redis-server and a key prefix of
+// the test's own.
+func setup(t *testing.T) (*redis.Client, string) {
+	t.Helper()
+	srv := redistest.Require(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { rdb.Close() })
+	return rdb, "gotd-" + redistest.TempName(t)
+}
+
 // worker opens the session "acct" under prefix with a lease.
 func worker(t *testing.T, rdb redis.UniversalClient, prefix, id string) *redisstore.Store {
 	t.Helper()
@@ -305,11 +315,8 @@ func connectWith(t *testing.T, c *cluster.Cluster, st *redisstore.Store, self ch
 // The session gotd created exports a Hydrogram string with the same dc_id,
 // key, user id and is_bot.
 func TestKeyReuseAcrossFailover(t *testing.T) {
-	srv := redistest.Require(t)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	defer rdb.Close()
+	rdb, prefix := setup(t)
 	ctx := context.Background()
-	prefix := "gotd-" + redistest.TempName(t)
 
 	c, sl := testServer(t)
 	a := worker(t, rdb, prefix, "worker-a")
@@ -454,10 +461,7 @@ func runManager(ctx context.Context, client *telegram.Client, m *updates.Manager
 // an update with pts 101, A stores it; A is deposed; B's manager finds pts
 // 101 in Redis, asks updates.getDifference from 101 and never getState.
 func TestUpdateStateSurvivesFailover(t *testing.T) {
-	srv := redistest.Require(t)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	defer rdb.Close()
-	prefix := "gotd-" + redistest.TempName(t)
+	rdb, prefix := setup(t)
 	us := &updatesServer{}
 	c, _ := testServer(t, us.register)
 
@@ -532,11 +536,8 @@ func TestUpdateStateSurvivesFailover(t *testing.T) {
 // the store without resolving again, and the Hydrogram view of the same data
 // (PeerByUsername, PeerByPhoneNumber) returns Alice.
 func TestPeersSurviveFailover(t *testing.T) {
-	srv := redistest.Require(t)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	defer rdb.Close()
+	rdb, prefix := setup(t)
 	ctx := context.Background()
-	prefix := "gotd-" + redistest.TempName(t)
 	c, sl := testServer(t)
 
 	a := worker(t, rdb, prefix, "worker-a")

@@ -404,30 +404,35 @@ func (s *Store) UpdateState(context.Context) (storage.UpdateState, map[int64]int
 	return *s.state, ch, true, nil
 }
 
-// SetUpdateState stores the whole state and forgets the channels' pts.
-func (s *Store) SetUpdateState(_ context.Context, v storage.UpdateState) error {
-	if err := v.Validate(); err != nil {
-		return s.fail("write update state", err)
+// writeLocked runs fn under the store's lock after input validated (invalid
+// is the validation's error) and the store is open and exists.
+func (s *Store) writeLocked(op string, invalid error, fn func() error) error {
+	if invalid != nil {
+		return s.fail(op, invalid)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.ready("write update state"); err != nil {
+	if err := s.ready(op); err != nil {
 		return err
 	}
-	s.state, s.channels = &v, map[int64]int{}
-	return nil
+	return fn()
+}
+
+// SetUpdateState stores the whole state and forgets the channels' pts.
+func (s *Store) SetUpdateState(_ context.Context, v storage.UpdateState) error {
+	return s.writeLocked("write update state", v.Validate(), func() error {
+		s.state, s.channels = &v, map[int64]int{}
+		return nil
+	})
 }
 
 // SetUpdateFields writes some counters of the stored state.
 func (s *Store) SetUpdateFields(_ context.Context, v storage.UpdateState, which storage.UpdateField) error {
-	if err := v.Validate(); err != nil {
-		return s.fail("write update state", err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.ready("write update state"); err != nil {
-		return err
-	}
+	return s.writeLocked("write update state", v.Validate(), func() error { return s.setUpdateFields(v, which) })
+}
+
+// setUpdateFields is SetUpdateFields under the lock.
+func (s *Store) setUpdateFields(v storage.UpdateState, which storage.UpdateField) error {
 	if s.state == nil || s.state.UserID != v.UserID {
 		return s.fail("write update state", storage.ErrUpdateStateNotFound)
 	}
@@ -448,19 +453,13 @@ func (s *Store) SetUpdateFields(_ context.Context, v storage.UpdateState, which 
 
 // SetChannelPts sets one channel's pts.
 func (s *Store) SetChannelPts(_ context.Context, userID, channelID int64, pts int) error {
-	if err := storage.ValidChannelPts(channelID, pts); err != nil {
-		return s.fail("write channel pts", err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.ready("write channel pts"); err != nil {
-		return err
-	}
-	if s.state == nil || s.state.UserID != userID {
-		return s.fail("write channel pts", storage.ErrUpdateStateNotFound)
-	}
-	s.channels[channelID] = pts
-	return nil
+	return s.writeLocked("write channel pts", storage.ValidChannelPts(channelID, pts), func() error {
+		if s.state == nil || s.state.UserID != userID {
+			return s.fail("write channel pts", storage.ErrUpdateStateNotFound)
+		}
+		s.channels[channelID] = pts
+		return nil
+	})
 }
 
 // ClientData returns a client-data value.
@@ -476,18 +475,12 @@ func (s *Store) ClientData(_ context.Context, key string) ([]byte, bool, error) 
 
 // SetClientData stores (or, with an empty value, removes) a client-data value.
 func (s *Store) SetClientData(_ context.Context, key string, value []byte) error {
-	if err := storage.ValidClientData(key, value); err != nil {
-		return s.fail("write client data", err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.ready("write client data"); err != nil {
-		return err
-	}
-	if len(value) == 0 {
-		delete(s.data, key)
-	} else {
-		s.data[key] = slices.Clone(value)
-	}
-	return nil
+	return s.writeLocked("write client data", storage.ValidClientData(key, value), func() error {
+		if len(value) == 0 {
+			delete(s.data, key)
+		} else {
+			s.data[key] = slices.Clone(value)
+		}
+		return nil
+	})
 }
