@@ -73,7 +73,15 @@ type keys struct {
 }
 
 func newKeys(prefix, name string) keys {
-	base := prefix + ":{" + escapeName(name) + "}:"
+	return keysUnder(prefix+":{"+escapeName(name)+"}:", "")
+}
+
+// keysUnder names every key of a session under base; lease, when not empty,
+// is the lease key to use instead of base+"lease".
+func keysUnder(base, lease string) keys {
+	if lease == "" {
+		lease = base + "lease"
+	}
 	return keys{
 		base:      base,
 		session:   base + "s",
@@ -81,26 +89,17 @@ func newKeys(prefix, name string) keys {
 		usernames: base + "u",
 		phones:    base + "ph",
 		applied:   base + "w",
-		lease:     base + "lease",
+		lease:     lease,
 		state:     base + "st",
 		data:      base + "x",
 	}
 }
 
-// stage returns the keys of a Replace staged under id: the session's five
-// data keys under P:{E}:stage:<id>:, and the session's own lease (staged
-// writes are fenced like any other).
+// stage returns the keys of a Replace staged under id: the session's data
+// keys under P:{E}:stage:<id>:, and the session's own lease (staged writes
+// are fenced like any other).
 func (k keys) stage(id string) keys {
-	base := k.base + "stage:" + id + ":"
-	return keys{
-		base:      base,
-		session:   base + "s",
-		peers:     base + "p",
-		usernames: base + "u",
-		phones:    base + "ph",
-		applied:   base + "w",
-		lease:     k.lease,
-	}
+	return keysUnder(k.base+"stage:"+id+":", k.lease)
 }
 
 func registryKey(prefix string) string { return prefix + ":sessions" }
