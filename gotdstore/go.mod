@@ -5,6 +5,7 @@ go 1.26.0
 replace github.com/tgsession/redisstore => ../
 
 require (
+	github.com/alicebob/miniredis/v2 v2.40.0
 	github.com/gotd/log v0.1.0
 	github.com/gotd/td v0.161.0
 	github.com/redis/go-redis/v9 v9.23.0
@@ -36,6 +37,7 @@ require (
 	github.com/shopspring/decimal v1.4.0 // indirect
 	github.com/stretchr/testify v1.12.1 // indirect
 	github.com/yuin/goldmark v1.8.4 // indirect
+	github.com/yuin/gopher-lua v1.1.1 // indirect
 	go.opentelemetry.io/otel v1.44.0 // indirect
 	go.opentelemetry.io/otel/metric v1.44.0 // indirect
 	go.opentelemetry.io/otel/trace v1.44.0 // indirect
