@@ -185,6 +185,8 @@ type Lease struct {
 	stop     chan struct{}
 	done     chan struct{}
 	stopOnce sync.Once
+
+	managed *Manager // the Manager renewing it, or nil (its own goroutines)
 }
 
 // TryAcquire takes the lease on key if nobody holds it, or returns ErrHeld.
@@ -197,28 +199,46 @@ func TryAcquire(ctx context.Context, client redis.UniversalClient, key string, o
 }
 
 func try(ctx context.Context, client redis.UniversalClient, key string, o Options) (*Lease, error) {
+	lk, owner, sent, err := obtain(ctx, client, key, o)
+	if err != nil {
+		return nil, err
+	}
+	l := newLease(client, key, lk, o, owner, sent)
+	go l.renew()
+	go l.watch()
+	return l, nil
+}
+
+// obtain takes the lease on key without starting its renewal: try for a
+// lease of its own, Manager.TryAcquire for a managed one.
+func obtain(ctx context.Context, client redis.UniversalClient, key string, o Options) (*redislock.Lock, Owner, time.Time, error) {
 	host, _ := os.Hostname()
 	owner := Owner{Host: host, PID: os.Getpid(), WorkerID: o.WorkerID, Since: time.Now().UTC().Truncate(time.Millisecond)}
 	meta, err := json.Marshal(owner)
 	if err != nil {
-		return nil, err
+		return nil, owner, time.Time{}, err
 	}
 	sent := time.Now()
 	// No Token option (prefix-compared in redislock) and a fresh (nil =
 	// no-retry) strategy per call: this package does its own waiting.
 	lk, err := redislock.New(client).Obtain(ctx, key, o.TTL, &redislock.Options{Metadata: sep + string(meta)})
 	if errors.Is(err, redislock.ErrNotObtained) {
-		return nil, ErrHeld
+		return nil, owner, sent, ErrHeld
 	}
 	if err != nil {
-		return nil, explain(ctx, client, key, fmt.Errorf("lock: acquire %s: %w", key, err))
+		return nil, owner, sent, explain(ctx, client, key, fmt.Errorf("lock: acquire %s: %w", key, err))
 	}
 	if o.WaitReplicas > 0 {
 		if err := confirm(ctx, client, key, lk, o); err != nil {
 			_ = lk.Release(context.WithoutCancel(ctx))
-			return nil, err
+			return nil, owner, sent, err
 		}
 	}
+	return lk, owner, sent, nil
+}
+
+// newLease is an obtained lease whose deadline counts from sent.
+func newLease(client redis.UniversalClient, key string, lk *redislock.Lock, o Options, owner Owner, sent time.Time) *Lease {
 	l := &Lease{
 		key: key, client: client, lock: lk, opts: o, owner: owner,
 		deadline: sent.Add(o.TTL - o.SafetyMargin),
@@ -227,9 +247,7 @@ func try(ctx context.Context, client redis.UniversalClient, key string, o Option
 		done:     make(chan struct{}),
 	}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
-	go l.renew()
-	go l.watch()
-	return l, nil
+	return l
 }
 
 //go:embed lua/confirm.lua
@@ -404,6 +422,9 @@ func (l *Lease) end(err error) {
 		}
 		l.cancel()
 		l.stopOnce.Do(func() { close(l.stop) })
+		if l.managed != nil {
+			l.managed.forget(l)
+		}
 	}
 }
 
