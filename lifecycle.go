@@ -15,7 +15,8 @@ import (
 // Open creates the session if it is missing (unless Options.OpenExisting),
 // checks its layout version and registers its name under the prefix. It
 // finishes a Delete that was interrupted before creating anew. A Leased store
-// first waits for the lease (until ctx is done) and gives it back if opening
+// first waits for the lease (until ctx is done; with Options.LeaseManager it
+// does not wait and fails with lock.ErrHeld) and gives it back if opening
 // fails.
 func (s *Store) Open(ctx context.Context) error {
 	if s.opts.Mode != Leased {
@@ -25,7 +26,13 @@ func (s *Store) Open(ctx context.Context) error {
 		return err
 	}
 	if l := s.lease.Load(); l == nil || l.Valid() != nil {
-		l, err := lock.Acquire(ctx, s.rdb, s.keys.lease, s.opts.Lease)
+		var l *lock.Lease
+		var err error
+		if m := s.opts.LeaseManager; m != nil {
+			l, err = m.TryAcquire(ctx, s.keys.lease)
+		} else {
+			l, err = lock.Acquire(ctx, s.rdb, s.keys.lease, s.opts.Lease)
+		}
 		if err != nil {
 			return s.fail("open", err)
 		}

@@ -69,6 +69,14 @@ type Options struct {
 	// defaults (TTL 15 s). Ignored when Unfenced.
 	Lease lock.Options
 
+	// LeaseManager, if set, holds a Leased store's lease instead of a lease
+	// of its own (lock.Manager: one renewal goroutine for all the leases a
+	// worker holds; Lease is then ignored, the manager's options apply).
+	// Open does not wait for the lease: it fails at once with lock.ErrHeld
+	// while another worker owns the session (a fleet decides when to try
+	// again).
+	LeaseManager *lock.Manager
+
 	// Prefix is the key prefix (default DefaultPrefix), e.g. one per tenant.
 	// It must not contain '{' or '}'.
 	Prefix string

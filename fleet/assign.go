@@ -1,0 +1,95 @@
+package fleet
+
+import (
+	"hash/fnv"
+	"math"
+	"slices"
+	"strings"
+)
+
+// Member is a live worker as the fleet sees it.
+type Member struct {
+	ID       string
+	Capacity int
+}
+
+// score is weighted rendezvous (highest random weight) hashing: every worker
+// computes the same score for a (session, member) pair, and a member's share
+// grows with its capacity (-capacity / ln(u) with u uniform in (0, 1)).
+func score(session string, m Member) float64 {
+	h := fnv.New64a()
+	h.Write([]byte(session))
+	h.Write([]byte{0})
+	h.Write([]byte(m.ID))
+	x := h.Sum64()
+	// Finalize (splitmix64) so that similar inputs spread over (0, 1).
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	u := (float64(x>>11) + 0.5) / (1 << 53)
+	return -float64(m.Capacity) / math.Log(u)
+}
+
+// Balance is how far above its fair share (sessions × its capacity / total
+// capacity) a member may be loaded: consistent hashing with bounded loads,
+// which keeps every worker near its share at the price of a few more moves
+// when membership changes.
+const Balance = 0.05
+
+// Assign maps every session to a member: the member with the highest score
+// that still has room, in a fixed order of sessions, so that every worker
+// computes the same plan from the same view. Room is the smaller of the
+// member's capacity and (1+Balance) times its fair share. A session that
+// finds every member full is left out (it waits until capacity frees up).
+// Members with a capacity of 0 or less take nothing.
+func Assign(sessions []string, members []Member) map[string]string {
+	sorted := slices.Clone(sessions)
+	slices.Sort(sorted)
+	live := make([]Member, 0, len(members))
+	for _, m := range members {
+		if m.Capacity > 0 {
+			live = append(live, m)
+		}
+	}
+	slices.SortFunc(live, func(a, b Member) int { return strings.Compare(a.ID, b.ID) })
+	total := 0
+	for _, m := range live {
+		total += m.Capacity
+	}
+	room := make(map[string]int, len(live))
+	for _, m := range live {
+		fair := math.Ceil((1 + Balance) * float64(len(sorted)) * float64(m.Capacity) / float64(max(total, 1)))
+		room[m.ID] = min(m.Capacity, int(fair))
+	}
+	load := make(map[string]int, len(live))
+	plan := make(map[string]string, len(sorted))
+	type cand struct {
+		m Member
+		s float64
+	}
+	cands := make([]cand, len(live))
+	for _, s := range sorted {
+		for i, m := range live {
+			cands[i] = cand{m, score(s, m)}
+		}
+		slices.SortFunc(cands, func(a, b cand) int {
+			switch {
+			case a.s > b.s:
+				return -1
+			case a.s < b.s:
+				return 1
+			}
+			return strings.Compare(a.m.ID, b.m.ID)
+		})
+		for _, c := range cands {
+			if load[c.m.ID] < room[c.m.ID] {
+				plan[s] = c.m.ID
+				load[c.m.ID]++
+				break
+			}
+		}
+	}
+	return plan
+}

@@ -1,0 +1,321 @@
+// Package fleet spreads the sessions under a prefix over the live workers
+// of a fleet: each worker joins with an id and a capacity, every worker
+// computes the same assignment (weighted rendezvous hashing with bounded
+// loads, Assign), acquires the sessions assigned to it, hands them back
+// gracefully when they are assigned elsewhere, and takes over a dead
+// worker's sessions as soon as their leases expire.
+//
+// A worker's cost does not grow with its sessions in connections or
+// renewal goroutines: its leases live in one lock.Manager (one renewal
+// goroutine, one deadline timer), and it listens on one pub/sub channel.
+// The handler runs once per owned session, in a goroutine of its own.
+//
+// Keys (all under the store's prefix P, outside any session's hash tag, each
+// a single key, so they work on Redis Cluster):
+//
+//	P:fleet:members   sorted set: "<worker id>|<capacity>" scored by heartbeat expiry (unix ms)
+//	P:fleet:events    pub/sub channel: a worker joined, left or released a session (classic
+//	                  pub/sub reaches every node of a Cluster)
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/tgsession/redisstore"
+	"github.com/tgsession/redisstore/lock"
+	"github.com/tgsession/redisstore/storage"
+)
+
+// Handler works one owned session. ctx is cancelled when the lease is lost,
+// the session is removed, the session moves to another worker, or the
+// worker stops; the handler must then return. After it returns the fleet
+// closes the store, which releases the lease so the next owner takes over
+// at once.
+type Handler func(ctx context.Context, st *redisstore.Store) error
+
+// Options configure a worker.
+type Options struct {
+	// WorkerID names the worker (unique in the fleet; no '|'). Required.
+	WorkerID string
+	// Capacity is how many sessions the worker takes at most (default 100).
+	Capacity int
+	// Prefix is the sessions' key prefix (default redisstore.DefaultPrefix).
+	Prefix string
+	// Lease configures the sessions' leases (TTL: how soon a dead worker's
+	// sessions are taken over).
+	Lease lock.Options
+	// Interval is how often the worker heartbeats, reads the registry and
+	// reconciles (default 500 ms); events trigger a reconcile at once.
+	Interval time.Duration
+	// MemberTTL is how long a worker counts as live after its last
+	// heartbeat (default 3 × Interval).
+	MemberTTL time.Duration
+	// Store adds options to each session's store (Mode, Prefix and the
+	// lease are set by the fleet).
+	Store redisstore.Options
+	// Logger receives handler errors and failed reconciles (nil: none).
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.WorkerID == "" || strings.Contains(o.WorkerID, "|") {
+		return o, fmt.Errorf("fleet: WorkerID %q must be set and contain no '|'", o.WorkerID)
+	}
+	if o.Capacity == 0 {
+		o.Capacity = 100
+	}
+	if o.Capacity < 0 {
+		return o, fmt.Errorf("fleet: Capacity %d must not be negative", o.Capacity)
+	}
+	if o.Prefix == "" {
+		o.Prefix = redisstore.DefaultPrefix
+	}
+	if o.Interval == 0 {
+		o.Interval = 500 * time.Millisecond
+	}
+	if o.MemberTTL == 0 {
+		o.MemberTTL = 3 * o.Interval
+	}
+	if o.Lease.WorkerID == "" {
+		o.Lease.WorkerID = o.WorkerID
+	}
+	return o, nil
+}
+
+func membersKey(prefix string) string { return prefix + ":fleet:members" }
+
+// EventsChannel is the fleet's pub/sub channel under prefix.
+func EventsChannel(prefix string) string { return prefix + ":fleet:events" }
+
+// Members returns the live workers under prefix (for tools: tgsession
+// workers), sorted by id.
+func Members(ctx context.Context, client redis.UniversalClient, prefix string) ([]Member, error) {
+	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	raw, err := client.ZRangeByScore(ctx, membersKey(prefix), &redis.ZRangeBy{Min: now, Max: "+inf"}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("fleet: read members: %w", err)
+	}
+	var out []Member
+	for _, r := range raw {
+		id, c, ok := strings.Cut(r, "|")
+		n, err := strconv.Atoi(c)
+		if !ok || err != nil {
+			continue
+		}
+		out = append(out, Member{ID: id, Capacity: n})
+	}
+	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// owned is a session this worker holds.
+type owned struct {
+	st     *redisstore.Store
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Worker is one member of a fleet. Run it with Run.
+type Worker struct {
+	client  redis.UniversalClient
+	opts    Options
+	handler Handler
+	leases  *lock.Manager
+
+	mu    sync.Mutex
+	owned map[string]*owned
+	kick  chan struct{}
+}
+
+// New returns a worker; Run starts it.
+func New(client redis.UniversalClient, opts Options, handler Handler) (*Worker, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if handler == nil {
+		return nil, errors.New("fleet: a handler is required")
+	}
+	return &Worker{client: client, opts: o, handler: handler, owned: map[string]*owned{}, kick: make(chan struct{}, 1)}, nil
+}
+
+// Owned returns the names of the sessions the worker holds now, sorted.
+func (w *Worker) Owned() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]string, 0, len(w.owned))
+	for n := range w.owned {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (w *Worker) poke() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run joins the fleet and works until ctx is done, then hands every session
+// back gracefully (handlers stopped, leases released and announced) and
+// leaves the fleet.
+func (w *Worker) Run(ctx context.Context) error {
+	m, err := lock.NewManager(w.client, w.opts.Lease)
+	if err != nil {
+		return err
+	}
+	w.leases = m
+	sub := w.client.Subscribe(ctx, EventsChannel(w.opts.Prefix))
+	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil {
+		_ = m.Close(context.Background())
+		return fmt.Errorf("fleet: subscribe: %w", err)
+	}
+	events := sub.Channel()
+	w.announce(ctx, "join")
+	tick := time.NewTicker(w.opts.Interval)
+	defer tick.Stop()
+	for {
+		if err := w.reconcile(ctx); err != nil && ctx.Err() == nil && w.opts.Logger != nil {
+			w.opts.Logger.Warn("fleet: reconcile", "worker", w.opts.WorkerID, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return w.leave()
+		case <-tick.C:
+		case <-events:
+		case <-w.kick:
+		}
+	}
+}
+
+// leave stops every handler, releases the leases, and leaves the fleet.
+func (w *Worker) leave() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	w.mu.Lock()
+	all := make([]*owned, 0, len(w.owned))
+	for _, o := range w.owned {
+		o.cancel()
+		all = append(all, o)
+	}
+	w.mu.Unlock()
+	for _, o := range all {
+		<-o.done
+	}
+	member := w.opts.WorkerID + "|" + strconv.Itoa(w.opts.Capacity)
+	err := w.client.ZRem(ctx, membersKey(w.opts.Prefix), member).Err()
+	w.announce(ctx, "leave")
+	return errors.Join(err, w.leases.Close(ctx))
+}
+
+func (w *Worker) announce(ctx context.Context, what string) {
+	_ = w.client.Publish(ctx, EventsChannel(w.opts.Prefix), what+" "+w.opts.WorkerID).Err()
+}
+
+// reconcile heartbeats, reads the members and the registry, and moves this
+// worker's sessions toward the plan.
+func (w *Worker) reconcile(ctx context.Context) error {
+	key := membersKey(w.opts.Prefix)
+	now := time.Now()
+	member := w.opts.WorkerID + "|" + strconv.Itoa(w.opts.Capacity)
+	pipe := w.client.Pipeline()
+	pipe.ZAdd(ctx, key, redis.Z{Score: float64(now.Add(w.opts.MemberTTL).UnixMilli()), Member: member})
+	pipe.ZRemRangeByScore(ctx, key, "-inf", strconv.FormatInt(now.Add(-time.Minute).UnixMilli(), 10))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("heartbeat: %w", err)
+	}
+	members, err := Members(ctx, w.client, w.opts.Prefix)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(members, func(m Member) bool { return m.ID == w.opts.WorkerID }) {
+		members = append(members, Member{ID: w.opts.WorkerID, Capacity: w.opts.Capacity})
+	}
+	sessions, err := redisstore.ListSessions(ctx, w.client, w.opts.Prefix)
+	if err != nil {
+		return err
+	}
+	plan := Assign(sessions, members)
+
+	// Hand back what is no longer ours (moved or removed).
+	w.mu.Lock()
+	for name, o := range w.owned {
+		if plan[name] != w.opts.WorkerID {
+			o.cancel()
+		}
+	}
+	n := len(w.owned)
+	w.mu.Unlock()
+
+	// Take what is ours, within capacity.
+	var errs []error
+	for _, name := range sessions {
+		if plan[name] != w.opts.WorkerID || n >= w.opts.Capacity || ctx.Err() != nil {
+			continue
+		}
+		w.mu.Lock()
+		_, have := w.owned[name]
+		w.mu.Unlock()
+		if have {
+			continue
+		}
+		started, err := w.take(ctx, name)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if started {
+			n++
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// take opens a session with a managed lease and starts its handler; a
+// session another worker still holds (a handover in progress, or a dead
+// worker's lease not expired yet) is tried again later.
+func (w *Worker) take(ctx context.Context, name string) (bool, error) {
+	o := w.opts.Store
+	o.Mode, o.Prefix, o.LeaseManager, o.OpenExisting = redisstore.Leased, w.opts.Prefix, w.leases, true
+	st, err := redisstore.New(w.client, name, o)
+	if err != nil {
+		return false, err
+	}
+	if err := st.Open(ctx); err != nil {
+		if errors.Is(err, lock.ErrHeld) || errors.Is(err, storage.ErrSessionNotFound) || errors.Is(err, redisstore.ErrSessionLost) {
+			return false, nil
+		}
+		return false, fmt.Errorf("take %s: %w", storage.Excerpt(name), err)
+	}
+	hctx, cancel := context.WithCancel(st.Lease().Context())
+	own := &owned{st: st, cancel: cancel, done: make(chan struct{})}
+	w.mu.Lock()
+	w.owned[name] = own
+	w.mu.Unlock()
+	go func() {
+		defer close(own.done)
+		err := w.handler(hctx, st)
+		cancel()
+		if err != nil && !errors.Is(err, context.Canceled) && w.opts.Logger != nil {
+			w.opts.Logger.Warn("fleet: handler", "worker", w.opts.WorkerID, "session", name, "err", err)
+		}
+		_ = st.Close() // releases the lease and announces it
+		w.mu.Lock()
+		delete(w.owned, name)
+		w.mu.Unlock()
+		w.announce(context.Background(), "released")
+		w.poke()
+	}()
+	return true, nil
+}
