@@ -183,7 +183,19 @@ func (w *Worker) Run(ctx context.Context) error {
 		return fmt.Errorf("fleet: subscribe: %w", err)
 	}
 	events := sub.Channel()
+	// Heartbeat and announce, then let the membership settle for one
+	// interval before taking anything: workers started together then see
+	// each other, instead of grabbing everything and handing it back.
+	if err := w.heartbeat(ctx); err != nil {
+		_ = m.Close(context.Background())
+		return err
+	}
 	w.announce(ctx, "join")
+	select {
+	case <-ctx.Done():
+		return w.leave()
+	case <-time.After(w.opts.Interval):
+	}
 	tick := time.NewTicker(w.opts.Interval)
 	defer tick.Stop()
 	for {
@@ -195,7 +207,9 @@ func (w *Worker) Run(ctx context.Context) error {
 			return w.leave()
 		case <-tick.C:
 		case <-events:
+			coalesce(events, w.kick)
 		case <-w.kick:
+			coalesce(events, w.kick)
 		}
 	}
 }
@@ -227,14 +241,8 @@ func (w *Worker) announce(ctx context.Context, what string) {
 // reconcile heartbeats, reads the members and the registry, and moves this
 // worker's sessions toward the plan.
 func (w *Worker) reconcile(ctx context.Context) error {
-	key := membersKey(w.opts.Prefix)
-	now := time.Now()
-	member := w.opts.WorkerID + "|" + strconv.Itoa(w.opts.Capacity)
-	pipe := w.client.Pipeline()
-	pipe.ZAdd(ctx, key, redis.Z{Score: float64(now.Add(w.opts.MemberTTL).UnixMilli()), Member: member})
-	pipe.ZRemRangeByScore(ctx, key, "-inf", strconv.FormatInt(now.Add(-time.Minute).UnixMilli(), 10))
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("heartbeat: %w", err)
+	if err := w.heartbeat(ctx); err != nil {
+		return err
 	}
 	members, err := Members(ctx, w.client, w.opts.Prefix)
 	if err != nil {
@@ -282,6 +290,21 @@ func (w *Worker) reconcile(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// heartbeat renews this worker's membership and drops members dead for a
+// minute.
+func (w *Worker) heartbeat(ctx context.Context) error {
+	key := membersKey(w.opts.Prefix)
+	now := time.Now()
+	member := w.opts.WorkerID + "|" + strconv.Itoa(w.opts.Capacity)
+	pipe := w.client.Pipeline()
+	pipe.ZAdd(ctx, key, redis.Z{Score: float64(now.Add(w.opts.MemberTTL).UnixMilli()), Member: member})
+	pipe.ZRemRangeByScore(ctx, key, "-inf", strconv.FormatInt(now.Add(-time.Minute).UnixMilli(), 10))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("fleet: heartbeat: %w", err)
+	}
+	return nil
+}
+
 // take opens a session with a managed lease and starts its handler; a
 // session another worker still holds (a handover in progress, or a dead
 // worker's lease not expired yet) is tried again later.
@@ -318,4 +341,23 @@ func (w *Worker) take(ctx context.Context, name string) (bool, error) {
 		w.poke()
 	}()
 	return true, nil
+}
+
+// coalesceFor is how long a worker collects further events before it
+// reconciles: a handover storm (a worker joining takes its share from
+// everyone) costs one reconcile per worker per burst, not one per event.
+const coalesceFor = 20 * time.Millisecond
+
+// coalesce drains the events that arrive within coalesceFor.
+func coalesce(events <-chan *redis.Message, kick <-chan struct{}) {
+	t := time.NewTimer(coalesceFor)
+	defer t.Stop()
+	for {
+		select {
+		case <-events:
+		case <-kick:
+		case <-t.C:
+			return
+		}
+	}
 }
