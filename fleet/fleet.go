@@ -199,8 +199,13 @@ func (w *Worker) Run(ctx context.Context) error {
 	tick := time.NewTicker(w.opts.Interval)
 	defer tick.Stop()
 	for {
-		if err := w.reconcile(ctx); err != nil && ctx.Err() == nil && w.opts.Logger != nil {
-			w.opts.Logger.Warn("fleet: reconcile", "worker", w.opts.WorkerID, "err", err)
+		if err := w.reconcile(ctx); err != nil && ctx.Err() == nil {
+			if permanent(err) { // retrying cannot help: stop and say why
+				return errors.Join(fmt.Errorf("fleet: worker %s stops: %w", w.opts.WorkerID, err), w.leave())
+			}
+			if w.opts.Logger != nil {
+				w.opts.Logger.Warn("fleet: reconcile", "worker", w.opts.WorkerID, "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -360,4 +365,19 @@ func coalesce(events <-chan *redis.Message, kick <-chan struct{}) {
 			return
 		}
 	}
+}
+
+// permanent reports a Redis error that no retry can fix: a missing
+// permission, failed authentication, or a key of another type.
+func permanent(err error) bool {
+	var re redis.Error
+	if !errors.As(err, &re) {
+		return false
+	}
+	for _, p := range []string{"NOPERM", "NOAUTH", "WRONGPASS", "WRONGTYPE"} {
+		if strings.HasPrefix(re.Error(), p) {
+			return true
+		}
+	}
+	return false
 }

@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -204,4 +205,76 @@ func TestFleetOnRealRedis(t *testing.T) {
 		t.Errorf("members after every worker stopped: %v", members)
 	}
 	_ = storage.ErrInvalid
+}
+
+// TestFleetAsACLWorker: two workers run as the worker user whose ACL the
+// README documents (read from the README), under a prefix nested in
+// "tgsession": they share the sessions and leave cleanly.
+func TestFleetAsACLWorker(t *testing.T) {
+	redistest.Require(t)
+	srv, err := redistest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer admin.Close()
+	user := redistest.READMEACL(t, srv, "../README.md", "worker")
+	ctx := context.Background()
+	prefix := redisstore.DefaultPrefix + ":fleetacl"
+	const n = 10
+	for i := range n {
+		st, err := redisstore.New(admin, fmt.Sprintf("acct-%02d", i), redisstore.Options{Mode: redisstore.Unfenced, Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Open(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l := &ledger{acked: map[string]int64{}}
+	var ws []*running
+	for _, id := range []string{"acl-a", "acl-b"} {
+		c := redis.NewClient(&redis.Options{Addr: srv.Addr, Username: user, Password: "pw"})
+		defer c.Close()
+		ws = append(ws, start(t, c, prefix, id, l))
+	}
+	waitOwned(t, n, 10*time.Second, ws, func(loads []int) bool { return within(loads, 5, 5) })
+	time.Sleep(200 * time.Millisecond)
+	for _, r := range ws {
+		r.cancel()
+		if err := <-r.done; err != nil {
+			t.Errorf("worker as the ACL user: %v", err)
+		}
+	}
+	if members, _ := Members(ctx, admin, prefix); len(members) != 0 {
+		t.Errorf("members left: %v", members)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.acked) == 0 {
+		t.Error("no writes as the ACL user")
+	}
+}
+
+// TestFleetStopsOnPermanentErrors: a worker whose ACL lacks a command it
+// needs stops at once with an error naming it, instead of retrying forever.
+func TestFleetStopsOnPermanentErrors(t *testing.T) {
+	srv := redistest.Require(t)
+	user := redistest.NewACLUser(t, srv, "+@all", "-zadd")
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr, Username: user, Password: "pw"})
+	defer c.Close()
+	w, err := New(c, Options{WorkerID: "noperm", Prefix: "fleetperm-" + redistest.TempName(t), Interval: 100 * time.Millisecond},
+		func(ctx context.Context, _ *redisstore.Store) error { <-ctx.Done(); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	begin := time.Now()
+	err = w.Run(ctx)
+	t.Logf("Run without ZADD returned after %v: %v", time.Since(begin).Round(time.Millisecond), err)
+	if err == nil || !strings.Contains(err.Error(), "NOPERM") || ctx.Err() != nil {
+		t.Errorf("Run: %v; want a NOPERM error well before the context ends", err)
+	}
 }

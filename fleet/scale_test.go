@@ -3,7 +3,6 @@ package fleet
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -171,9 +170,7 @@ func owners(t *testing.T, c *redis.Client, prefix string, names []string) map[st
 		if err != nil {
 			continue
 		}
-		_, meta, ok := strings.Cut(v, "|")
-		var o lock.Owner
-		if ok && json.Unmarshal([]byte(meta), &o) == nil {
+		if o, ok := lock.ParseOwner(v); ok {
 			out[n] = o.WorkerID
 		}
 	}

@@ -546,6 +546,18 @@ func Inspect(ctx context.Context, client redis.UniversalClient, key string) (Inf
 	return info, nil
 }
 
+// ParseOwner reads the owner from a lease key's value (for tools that read
+// many leases in one pipeline); ok is false for a value this package did
+// not write.
+func ParseOwner(value string) (Owner, bool) {
+	var o Owner
+	_, meta, ok := strings.Cut(value, sep)
+	if !ok || json.Unmarshal([]byte(meta), &o) != nil {
+		return Owner{}, false
+	}
+	return o, true
+}
+
 //go:embed lua/release_if.lua
 var releaseIfSrc string
 

@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/tgsession/redisstore"
 	"github.com/tgsession/redisstore/filestore"
+	"github.com/tgsession/redisstore/fleet"
 	"github.com/tgsession/redisstore/lock"
 	"github.com/tgsession/redisstore/sessionstring"
 	"github.com/tgsession/redisstore/storage"
@@ -681,4 +682,77 @@ func (c *cli) unlock(ctx context.Context, args []string) error {
 		fmt.Fprintf(c.out, "unlocked %q (was %v)\n", name, li.Owner)
 		return nil
 	})
+}
+
+// workers lists the live fleet workers under the prefix (package fleet)
+// with their capacity and the sessions whose lease they hold now.
+func (c *cli) workers(ctx context.Context, args []string) error {
+	var f flags
+	fs := c.flagSet(&f, "")
+	if _, err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	client, _, err := connect(f.redis, f.tls)
+	if err != nil {
+		return exitError{2, err}
+	}
+	defer client.Close()
+	members, err := fleet.Members(ctx, client, f.prefix)
+	if err != nil {
+		return err
+	}
+	load, err := leaseHolders(ctx, client, f.prefix)
+	if err != nil {
+		return err
+	}
+	type row struct {
+		Worker   string `json:"worker"`
+		Capacity int    `json:"capacity"`
+		Sessions int    `json:"sessions"`
+	}
+	rows := []row{}
+	for _, m := range members {
+		rows = append(rows, row{m.ID, m.Capacity, load[m.ID]})
+	}
+	if f.json {
+		return c.printJSON(rows)
+	}
+	tw := tabwriter.NewWriter(c.out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "WORKER\tCAPACITY\tSESSIONS")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%d\t%d\n", excerpt(r.Worker), r.Capacity, r.Sessions)
+	}
+	return tw.Flush()
+}
+
+// leaseHolders counts, per worker id, the sessions under prefix whose lease
+// it holds (one pipeline of GETs).
+func leaseHolders(ctx context.Context, client redis.UniversalClient, prefix string) (map[string]int, error) {
+	names, err := redisstore.ListSessions(ctx, client, prefix)
+	if err != nil {
+		return nil, err
+	}
+	pipe := client.Pipeline()
+	cmds := make([]*redis.StringCmd, 0, len(names))
+	for _, n := range names {
+		st, err := redisstore.New(client, n, redisstore.Options{Mode: redisstore.Unfenced, Prefix: prefix})
+		if err != nil {
+			return nil, err
+		}
+		cmds = append(cmds, pipe.Get(ctx, st.LeaseKey()))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	out := map[string]int{}
+	for _, cmd := range cmds {
+		v, err := cmd.Result()
+		if err != nil {
+			continue
+		}
+		if o, ok := lock.ParseOwner(v); ok {
+			out[o.WorkerID]++
+		}
+	}
+	return out, nil
 }

@@ -13,10 +13,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/tgsession/redisstore"
+	"github.com/tgsession/redisstore/fleet"
 	"github.com/tgsession/redisstore/internal/redistest"
 	"github.com/tgsession/redisstore/sessionstring"
 )
@@ -509,6 +512,7 @@ func testOperatorACL(t *testing.T) {
 		run(good, "import", "acct", "--string", "-", "--force")
 		run("", "import", "file", "--file", fixtureFile(t))
 		run("", "ls")
+		run("", "workers")
 		run("", "show", "acct")
 		run("", append([]string{"peers", "file", "--username", "@BotFather"}, fixtureNow(0)...)...)
 		if r := run("", "export", "acct"); strings.TrimSpace(r.out) != good {
@@ -522,5 +526,54 @@ func testOperatorACL(t *testing.T) {
 	r := must(t, tg(t, "", "bench", "--redis", url, "--duration", "20ms", "--memory-peers", "2000", "--json"), "bench as the operator")
 	if !strings.Contains(r.out, "UpdatePeers(1000)") {
 		t.Errorf("bench as the operator: %s", r.out)
+	}
+}
+
+// testWorkers: two fleet workers share 6 sessions; tgsession workers lists
+// both with their capacity and load, and ls shows each session's owner.
+func testWorkers(t *testing.T) {
+	t.Parallel()
+	e := env(t)
+	c := direct(t)
+	prefix := prefixOf(e)
+	good := loadVectors(t)[0]["session_string"].(string)
+	for i := range 6 {
+		must(t, tg(t, good, append([]string{"import", fmt.Sprint("acct", i), "--string", "-"}, e...)...), "import")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, id := range []string{"fleet-a", "fleet-b"} {
+		w, err := fleet.New(c, fleet.Options{WorkerID: id, Capacity: 5, Prefix: prefix, Interval: 100 * time.Millisecond},
+			func(ctx context.Context, _ *redisstore.Store) error { <-ctx.Done(); return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() { _ = w.Run(ctx) })
+	}
+	defer func() { cancel(); wg.Wait() }()
+	deadline := time.Now().Add(10 * time.Second)
+	var rows []map[string]any
+	for {
+		r := must(t, tg(t, "", append([]string{"workers", "--json"}, e...)...), "workers --json")
+		rows = nil
+		_ = json.Unmarshal([]byte(r.out), &rows)
+		if len(rows) == 2 && rows[0]["sessions"] == float64(3) && rows[1]["sessions"] == float64(3) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("workers: %s", r.out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if rows[0]["worker"] != "fleet-a" || rows[0]["capacity"] != float64(5) {
+		t.Errorf("workers: %v", rows)
+	}
+	r := must(t, tg(t, "", append([]string{"workers"}, e...)...), "workers")
+	if !strings.Contains(r.out, "fleet-a") || !strings.Contains(r.out, "SESSIONS") {
+		t.Errorf("workers table:\n%s", r.out)
+	}
+	r = must(t, tg(t, "", append([]string{"ls"}, e...)...), "ls")
+	if strings.Count(r.out, "fleet-a@") != 3 || strings.Count(r.out, "fleet-b@") != 3 {
+		t.Errorf("ls does not show each session's owning worker:\n%s", r.out)
 	}
 }

@@ -10,6 +10,7 @@
 //	tgsession peers NAME --id/--username/--phone
 //	tgsession rm NAME [--yes]            delete a session
 //	tgsession unlock NAME [--yes]        release a stuck worker's lease (the one shown)
+//	tgsession workers                    the live fleet workers, their capacity and load
 //	tgsession bench [--redis URL]        speed and memory against raw Redis
 //
 // Every command takes --redis URL (default $REDIS_URL), --prefix and --json;
@@ -56,6 +57,7 @@ commands:
   peers     NAME --id N | --username U | --phone P
   rm        NAME [--yes]
   unlock    NAME [--yes] [--force]
+  workers   the live fleet workers (package fleet): capacity and sessions held
   bench     [--redis URL] [--duration 1s] [--memory-peers 1000000] [--json]
             the store's speed and memory against raw Redis on the same server
 
@@ -102,6 +104,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		"peers":       c.peers,
 		"rm":          c.rm,
 		"unlock":      c.unlock,
+		"workers":     c.workers,
 		"bench":       c.bench,
 	}
 	switch args[0] {

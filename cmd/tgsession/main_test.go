@@ -573,7 +573,7 @@ func TestCLI(t *testing.T) {
 			"Finding1ForceKeepsSession": testFinding1ForceKeepsSession, "Finding2LiteralPaths": testFinding2LiteralPaths,
 			"Finding3FileModes": testFinding3FileModes, "Finding4NothingLeftBehind": testFinding4NothingLeftBehind,
 			"Finding5Secrets": testFinding5Secrets, "Finding6OneBadEntry": testFinding6OneBadEntry, "Finding7TLS": testFinding7TLS,
-			"OperatorACL": testOperatorACL,
+			"OperatorACL": testOperatorACL, "Workers": testWorkers,
 		} {
 			t.Run(name, fn)
 		}
