@@ -22,6 +22,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 	"github.com/tgsession/redisstore"
+	"github.com/tgsession/redisstore/fleet"
 	"github.com/tgsession/redisstore/lock"
 	"github.com/tgsession/redisstore/storage"
 )
@@ -51,16 +52,15 @@ func demoLease(id string) lock.Options {
 	return lock.Options{TTL: demoTTL, RenewEvery: 400 * time.Millisecond, PollInterval: 500 * time.Millisecond, WorkerID: id}
 }
 
-// demoWorker is one worker process: it competes for every session, and while
-// it owns one writes fenced updates (a peer per write, and the date) every
-// 100 ms, printing every accepted and refused write. SIGTERM closes its
-// stores (handing them over).
+// demoWorker is one worker process: a fleet worker (package fleet) that
+// shares the sessions with the others; while it owns a session it writes a
+// fenced update (a peer per write, and the date) every 100 ms, printing every
+// accepted and refused write. SIGTERM hands its sessions back gracefully.
 func (c *cli) demoWorker(ctx context.Context, args []string) error {
 	var f flags
-	var id, sessions string
+	var id string
 	fs := c.flagSet(&f, "(internal: run by tgsession demo)")
 	fs.StringVar(&id, "id", "w", "worker id")
-	fs.StringVar(&sessions, "sessions", "", "comma-separated session names")
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -78,54 +78,42 @@ func (c *cli) demoWorker(ctx context.Context, args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	var wg sync.WaitGroup
-	for _, name := range strings.Split(sessions, ",") {
-		wg.Go(func() { ownAndWrite(ctx, client, f.prefix, id, name, emit) })
+	w, err := fleet.New(client, fleet.Options{WorkerID: id, Capacity: 100, Prefix: f.prefix, Interval: 200 * time.Millisecond,
+		Lease: demoLease(id)}, func(ctx context.Context, st *redisstore.Store) error {
+		return writeWhileOwned(ctx, client, f.prefix, id, st, emit)
+	})
+	if err != nil {
+		return err
 	}
 	emit(event{Ev: "ready", W: id})
-	wg.Wait()
-	return nil
+	return w.Run(ctx)
 }
 
-// ownAndWrite competes for one session until ctx ends; while it owns the
-// session it writes every 100 ms until a write is refused.
-func ownAndWrite(ctx context.Context, client redis.UniversalClient, prefix, id, name string, emit func(event)) {
-	for ctx.Err() == nil {
-		st, err := redisstore.New(client, name, redisstore.Options{Mode: redisstore.Leased, Prefix: prefix, Lease: demoLease(id)})
+// writeWhileOwned is the fleet handler of a demo worker: one fenced write
+// every 100 ms. It writes before it looks at ctx, so a worker that was
+// frozen past its lease tries once more on waking, and is refused.
+func writeWhileOwned(ctx context.Context, client redis.UniversalClient, prefix, id string, st *redisstore.Store, emit func(event)) error {
+	name := st.Name()
+	tok := st.Lease().Token()
+	emit(event{Ev: "own", W: id, S: name, Tok: tok})
+	for {
+		seq, err := client.Incr(context.Background(), prefix+":demo-seq:"+name).Result()
+		if err == nil {
+			err = st.UpdatePeers(context.Background(), []storage.Peer{{ID: seq, AccessHash: storage.Some(tokenHash(tok)), Type: storage.PeerUser}})
+		}
+		if err == nil && seq%5 == 0 {
+			err = st.SetDate(context.Background(), seq)
+		}
 		if err != nil {
-			emit(event{Ev: "error", W: id, S: name, Err: err.Error()})
-			return
+			emit(event{Ev: "refused", W: id, S: name, Tok: tok, Seq: seq, Err: err.Error()})
+			return nil
 		}
-		if err := st.Open(ctx); err != nil {
-			if ctx.Err() == nil {
-				emit(event{Ev: "error", W: id, S: name, Err: err.Error()})
-				time.Sleep(200 * time.Millisecond)
-			}
-			continue
-		}
-		tok := st.Lease().Token()
-		emit(event{Ev: "own", W: id, S: name, Tok: tok})
-		for ctx.Err() == nil {
-			seq, err := client.Incr(context.Background(), prefix+":demo-seq:"+name).Result()
-			if err == nil {
-				err = st.UpdatePeers(context.Background(), []storage.Peer{{ID: seq, AccessHash: storage.Some(tokenHash(tok)), Type: storage.PeerUser}})
-			}
-			if err == nil && seq%5 == 0 {
-				err = st.SetDate(context.Background(), seq)
-			}
-			if err != nil {
-				emit(event{Ev: "refused", W: id, S: name, Tok: tok, Seq: seq, Err: err.Error()})
-				break
-			}
-			emit(event{Ev: "write", W: id, S: name, Tok: tok, Seq: seq})
-			select {
-			case <-ctx.Done():
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
-		_ = st.Close()
-		if ctx.Err() != nil {
+		emit(event{Ev: "write", W: id, S: name, Tok: tok, Seq: seq})
+		select {
+		case <-ctx.Done():
 			emit(event{Ev: "release", W: id, S: name, Tok: tok})
+			return nil
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
@@ -138,7 +126,7 @@ func (c *cli) demo(ctx context.Context, args []string) error {
 	var nWorkers, nSessions int
 	fs := c.flagSet(&f, "[--redis URL] [--workers N] [--sessions N]")
 	fs.IntVar(&nWorkers, "workers", 4, "worker processes")
-	fs.IntVar(&nSessions, "sessions", 3, "sessions they compete for")
+	fs.IntVar(&nSessions, "sessions", 40, "sessions they share")
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -161,16 +149,23 @@ func (c *cli) demo(ctx context.Context, args []string) error {
 	}
 	sc := newScenario(c, url, demoPrefix(f.prefix), self, nSessions)
 	sc.tls = f.tls
-	fmt.Fprintf(c.out, "tgsession demo: %d worker processes compete for %d sessions on %s\n", nWorkers, nSessions, where)
+	fmt.Fprintf(c.out, "tgsession demo: a fleet of %d worker processes shares %d sessions on %s\n", nWorkers, nSessions, where)
 	fmt.Fprintf(c.out, "lease TTL %v; every owner writes a fenced update every 100 ms\n\n", demoTTL)
 	defer sc.killAll()
 
+	if err := sc.createSessions(ctx, client); err != nil {
+		return err
+	}
 	if err := sc.startWorkers(nWorkers); err != nil {
 		return err
 	}
 	sc.kill()
 	sc.freeze()
+	if err := sc.addWorker(fmt.Sprintf("w%d", nWorkers+1)); err != nil {
+		return err
+	}
 	sc.stopGracefully()
+	sc.balance("at the end")
 	sc.stopAll()
 	v, err := sc.verify(ctx, client)
 	if err != nil {
@@ -249,6 +244,9 @@ type scenario struct {
 	mu    sync.Mutex
 	owner map[string]string // session -> worker
 	log   []event
+	final [2]int // sessions per live worker at the end: min, max
+
+	refusedShown int
 }
 
 func newScenario(c *cli, url, prefix, self string, nSessions int) *scenario {
@@ -275,11 +273,16 @@ func (sc *scenario) collect() {
 		switch e.Ev {
 		case "own":
 			sc.owner[e.S] = e.W
-			sc.say("%s owns %s (lease %s…)", e.W, e.S, e.Tok[:min(6, len(e.Tok))])
 		case "refused":
-			sc.say("%s write #%d to %s REFUSED: %s", e.W, e.Seq, e.S, shortErr(e.Err))
+			if sc.refusedShown++; sc.refusedShown <= 3 {
+				sc.say("%s write #%d to %s REFUSED: %s", e.W, e.Seq, e.S, shortErr(e.Err))
+			} else if sc.refusedShown == 4 {
+				sc.say("(more refused writes: counted in the summary)")
+			}
 		case "release":
-			sc.say("%s released %s", e.W, e.S)
+			if sc.owner[e.S] == e.W {
+				delete(sc.owner, e.S)
+			}
 		case "error":
 			sc.say("%s: %s: %s", e.W, e.S, e.Err)
 		}
@@ -287,9 +290,43 @@ func (sc *scenario) collect() {
 	}
 }
 
+// createSessions registers the demo's sessions (the fleet shares the
+// sessions registered under the prefix).
+func (sc *scenario) createSessions(ctx context.Context, client redis.UniversalClient) error {
+	for _, name := range sc.names {
+		st, err := redisstore.New(client, name, redisstore.Options{Mode: redisstore.Unfenced, Prefix: sc.prefix})
+		if err != nil {
+			return err
+		}
+		if err := st.Open(ctx); err != nil {
+			return fmt.Errorf("create %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// balance prints how many sessions each live worker owns.
+func (sc *scenario) balance(when string) {
+	var parts []string
+	lo, hi := -1, 0
+	for _, id := range sc.order {
+		if !sc.workers[id].alive {
+			continue
+		}
+		n := len(sc.ownedBy(id))
+		parts = append(parts, fmt.Sprintf("%s=%d", id, n))
+		if lo < 0 || n < lo {
+			lo = n
+		}
+		hi = max(hi, n)
+	}
+	sc.say("balance %s: %s", when, strings.Join(parts, " "))
+	sc.final = [2]int{lo, hi}
+}
+
 // startWorker starts one worker process and reads its events.
 func (sc *scenario) startWorker(id string) error {
-	cmd := exec.Command(sc.self, "demo-worker", "--prefix", sc.prefix, "--id", id, "--sessions", strings.Join(sc.names, ","),
+	cmd := exec.Command(sc.self, "demo-worker", "--prefix", sc.prefix, "--id", id,
 		"--tls-ca", sc.tls.ca, "--tls-cert", sc.tls.cert, "--tls-key", sc.tls.key)
 	// The URL (with any password) goes through the environment: argv is
 	// visible to every user of the host (ps, /proc/PID/cmdline).
@@ -327,15 +364,27 @@ func (sc *scenario) startWorker(id string) error {
 	return nil
 }
 
-// startWorkers is the first phase: n workers, then time for them to own.
+// startWorkers is the first phase: n workers, then time for them to share.
 func (sc *scenario) startWorkers(n int) error {
 	for i := 1; i <= n; i++ {
 		if err := sc.startWorker(fmt.Sprintf("w%d", i)); err != nil {
 			return err
 		}
-		time.Sleep(150 * time.Millisecond)
 	}
 	time.Sleep(2500 * time.Millisecond)
+	sc.balance("after the start")
+	return nil
+}
+
+// addWorker starts one more worker: it gets its share by graceful handover.
+func (sc *scenario) addWorker(id string) error {
+	sc.say("a new worker %s joins: the others hand it its share gracefully", id)
+	sc.cuts = append(sc.cuts, cut{"join", time.Since(sc.start), nil})
+	if err := sc.startWorker(id); err != nil {
+		return err
+	}
+	time.Sleep(1500 * time.Millisecond)
+	sc.balance("after " + id + " joined")
 	return nil
 }
 
@@ -370,11 +419,12 @@ func (sc *scenario) busiest(except ...string) string {
 func (sc *scenario) kill() {
 	victim := sc.busiest()
 	lost := sc.ownedBy(victim)
-	sc.say("SIGKILL %s (owns %v): a crashed host; standbys take over when its lease expires", victim, lost)
+	sc.say("SIGKILL %s (owns %d sessions): a crashed host; the others take its share when its leases expire", victim, len(lost))
 	sc.cuts = append(sc.cuts, cut{"SIGKILL", time.Since(sc.start), lost})
 	_ = sc.workers[victim].cmd.Process.Signal(syscall.SIGKILL)
 	sc.workers[victim].alive = false
 	time.Sleep(demoTTL + 1500*time.Millisecond)
+	sc.balance("after the SIGKILL")
 }
 
 // freeze SIGSTOPs the busiest owner past its lease, then resumes it: its
@@ -382,7 +432,7 @@ func (sc *scenario) kill() {
 func (sc *scenario) freeze() {
 	frozen := sc.busiest()
 	owned := sc.ownedBy(frozen)
-	sc.say("SIGSTOP %s (owns %v) for %v: a frozen VM; it loses its lease while frozen", frozen, owned, demoTTL+time.Second)
+	sc.say("SIGSTOP %s (owns %d sessions) for %v: a frozen VM; it loses its leases while frozen", frozen, len(owned), demoTTL+time.Second)
 	sc.cuts = append(sc.cuts, cut{"freeze", time.Since(sc.start), owned})
 	_ = sc.workers[frozen].cmd.Process.Signal(syscall.SIGSTOP)
 	time.Sleep(demoTTL + time.Second)
@@ -390,6 +440,7 @@ func (sc *scenario) freeze() {
 	sc.say("SIGCONT %s: it resumes and tries to write", frozen)
 	time.Sleep(1500 * time.Millisecond)
 	sc.lastFrozen = frozen
+	sc.balance("after the freeze")
 }
 
 // stopGracefully SIGTERMs the busiest owner (not the one just frozen): it
@@ -397,7 +448,7 @@ func (sc *scenario) freeze() {
 func (sc *scenario) stopGracefully() {
 	graceful := sc.busiest(sc.lastFrozen)
 	owned := sc.ownedBy(graceful)
-	sc.say("SIGTERM %s (owns %v): a graceful stop; it releases and a standby takes over at once", graceful, owned)
+	sc.say("SIGTERM %s (owns %d sessions): a graceful stop; it hands them back and the others take over at once", graceful, len(owned))
 	sc.cuts = append(sc.cuts, cut{"graceful stop", time.Since(sc.start), owned})
 	_ = sc.workers[graceful].cmd.Process.Signal(syscall.SIGTERM)
 	time.Sleep(1500 * time.Millisecond)
@@ -495,17 +546,23 @@ func (sc *scenario) report(v verdict) error {
 	out := sc.c.out
 	fmt.Fprintln(out, "\nsummary")
 	for _, ct := range sc.cuts {
-		var times []string
+		if len(ct.sessions) == 0 {
+			continue
+		}
+		var worst time.Duration
+		moved := 0
 		for _, s := range ct.sessions {
 			for _, e := range sc.log {
 				if e.Ev == "own" && e.S == s && e.at > ct.at {
-					times = append(times, fmt.Sprintf("%s %.3fs", s, (e.at-ct.at).Seconds()))
+					worst = max(worst, e.at-ct.at)
+					moved++
 					break
 				}
 			}
 		}
-		fmt.Fprintf(out, "  takeover after %-13s %s\n", ct.what+":", strings.Join(times, ", "))
+		fmt.Fprintf(out, "  after %-15s %d of %d sessions owned again, the last %.3fs later\n", ct.what+":", moved, len(ct.sessions), worst.Seconds())
 	}
+	fmt.Fprintf(out, "  sessions per worker: min=%d max=%d\n", sc.final[0], sc.final[1])
 	fmt.Fprintf(out, "  writes accepted:                    %d\n", v.writes)
 	fmt.Fprintf(out, "  writes refused from deposed owners: %d\n", v.refused)
 	fmt.Fprintf(out, "  acknowledged writes lost:           %d\n", v.lost)
@@ -517,6 +574,8 @@ func (sc *scenario) report(v verdict) error {
 		return errors.New("no write from a deposed owner was refused: the demo showed nothing")
 	case v.writes == 0:
 		return errors.New("no write was accepted")
+	case sc.final[1]-sc.final[0] > 1:
+		return fmt.Errorf("the live workers are not balanced: min=%d max=%d", sc.final[0], sc.final[1])
 	}
 	fmt.Fprintln(out, "  invariants: OK (one owner at a time, deposed owners refused, nothing acknowledged was lost)")
 	return nil

@@ -130,6 +130,15 @@ func checkDemo(t *testing.T, r result) {
 	if m := regexp.MustCompile(`writes refused from deposed owners: (\d+)`).FindStringSubmatch(r.out); m == nil || m[1] == "0" {
 		t.Errorf("demo refused no write from a deposed owner:\n%s", r.out)
 	}
+	m := regexp.MustCompile(`sessions per worker: min=(\d+) max=(\d+)`).FindStringSubmatch(r.out)
+	if m == nil {
+		t.Fatalf("demo prints no balance line:\n%s", r.out)
+	}
+	lo, _ := strconv.Atoi(m[1])
+	hi, _ := strconv.Atoi(m[2])
+	if hi-lo > 1 || lo == 0 { // 40 sessions over the live workers at the end, within one of each other
+		t.Errorf("demo balance min=%d max=%d", lo, hi)
+	}
 }
 
 func testDemoEmbedded(t *testing.T) {
