@@ -167,6 +167,22 @@ func TestFleetOnRealRedis(t *testing.T) {
 	if moved > 13*n/30 {
 		t.Errorf("%d sessions moved when a worker joined; want ≤ 1.3 × %d/3", moved, n)
 	}
+	// A session imported while the fleet runs is picked up; one removed from
+	// the registry is stopped.
+	extra, err := redisstore.New(direct, "acct-new", redisstore.Options{Mode: redisstore.Unfenced, Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := extra.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	took = waitOwned(t, n+1, 3*time.Second, live, func([]int) bool { return true })
+	t.Logf("a session registered while the fleet runs is owned after %v", took.Round(time.Millisecond))
+	if err := direct.SRem(ctx, prefix+":sessions", "acct-new").Err(); err != nil {
+		t.Fatal(err)
+	}
+	took = waitOwned(t, n, 3*time.Second, live, func([]int) bool { return true })
+	t.Logf("a session removed from the registry is stopped after %v", took.Round(time.Millisecond))
 	time.Sleep(300 * time.Millisecond)
 	for _, r := range append(live, ws[0]) {
 		r.cancel()
