@@ -139,7 +139,6 @@ func (m *Manager) renewLoop() {
 	defer m.wg.Done()
 	tick := time.NewTicker(m.opts.RenewEvery)
 	defer tick.Stop()
-	eval := false // after NOSCRIPT: send the script's body
 	for {
 		select {
 		case <-m.stop:
@@ -158,21 +157,28 @@ func (m *Manager) renewLoop() {
 		}
 		sent := time.Now()
 		ctx, cancel := context.WithDeadline(context.Background(), earliest)
-		pipe := m.client.Pipeline()
-		cmds := make([]*redis.Cmd, len(leases))
+		results := m.refresh(ctx, leases, false)
+		// A server without the script (restarted, promoted, or new to this
+		// worker): send those again with the script's body, in this tick.
+		var again []*Lease
 		for i, l := range leases {
-			args := []any{l.lock.Token() + l.lock.Metadata(), m.opts.TTL.Milliseconds()}
-			if eval {
-				cmds[i] = refreshScript.Eval(ctx, pipe, []string{l.key}, args...)
-			} else {
-				cmds[i] = refreshScript.EvalSha(ctx, pipe, []string{l.key}, args...)
+			if redis.HasErrorPrefix(results[i].Err(), "NOSCRIPT") {
+				again = append(again, l)
 			}
 		}
-		_, _ = pipe.Exec(ctx)
+		if len(again) > 0 {
+			retried := m.refresh(ctx, again, true)
+			j := 0
+			for i := range leases {
+				if redis.HasErrorPrefix(results[i].Err(), "NOSCRIPT") {
+					results[i] = retried[j]
+					j++
+				}
+			}
+		}
 		cancel()
-		eval = false
 		for i, l := range leases {
-			n, err := cmds[i].Int()
+			n, err := results[i].Int()
 			switch {
 			case err == nil && n == 1:
 				l.mu.Lock()
@@ -182,8 +188,6 @@ func (m *Manager) renewLoop() {
 				l.mu.Unlock()
 			case err == nil:
 				l.end(ErrLeaseLost) // taken over, expired or force-released
-			case redis.HasErrorPrefix(err, "NOSCRIPT"):
-				eval = true // a restarted or promoted server: next time with the body
 			default:
 				redisutil.ReloadOnFailover(m.client, err)
 				if m.opts.Logger != nil {
@@ -192,6 +196,23 @@ func (m *Manager) renewLoop() {
 			}
 		}
 	}
+}
+
+// refresh sends one refresh per lease in one pipeline (EVAL with the
+// script's body when eval, else EVALSHA) and returns the replies in order.
+func (m *Manager) refresh(ctx context.Context, leases []*Lease, eval bool) []*redis.Cmd {
+	pipe := m.client.Pipeline()
+	cmds := make([]*redis.Cmd, len(leases))
+	for i, l := range leases {
+		args := []any{l.lock.Token() + l.lock.Metadata(), m.opts.TTL.Milliseconds()}
+		if eval {
+			cmds[i] = refreshScript.Eval(ctx, pipe, []string{l.key}, args...)
+		} else {
+			cmds[i] = refreshScript.EvalSha(ctx, pipe, []string{l.key}, args...)
+		}
+	}
+	_, _ = pipe.Exec(ctx)
+	return cmds
 }
 
 // watchLoop ends every lease whose deadline passed, on a timer set to the

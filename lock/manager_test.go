@@ -154,3 +154,36 @@ func TestManagerLostUnderStall(t *testing.T) {
 	}
 	t.Logf("%d leases, owner stalled: every Lost fired before the standby's takeover; smallest margin %v", n, worst.Round(time.Millisecond))
 }
+
+// TestManagerRenewsAfterScriptFlush: a server that lost its scripts (a
+// restart, a promoted replica) gets the script's body in the same tick:
+// no renewal round is lost.
+func TestManagerRenewsAfterScriptFlush(t *testing.T) {
+	redistest.Require(t)
+	srv, err := redistest.Start() // its own: SCRIPT FLUSH must not touch other tests' server
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer c.Close()
+	ctx := context.Background()
+	m, err := NewManager(c, Options{TTL: 600 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(ctx)
+	l, err := m.TryAcquire(ctx, "mgrflush-"+redistest.TempName(t)+":lease")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		if err := c.ScriptFlush(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if err := l.Valid(); err != nil {
+		t.Errorf("after script flushes every 250 ms for 1 s (TTL 600 ms): %v", err)
+	}
+}
