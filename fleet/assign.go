@@ -56,15 +56,7 @@ func rooms(sessions int, live []Member, total int) map[string]int {
 			rems = append(rems, rem{m.ID, fair - math.Floor(fair)})
 		}
 	}
-	slices.SortStableFunc(rems, func(a, b rem) int {
-		switch {
-		case a.frac > b.frac:
-			return -1
-		case a.frac < b.frac:
-			return 1
-		}
-		return strings.Compare(a.id, b.id)
-	})
+	slices.SortStableFunc(rems, func(a, b rem) int { return descThenID(a.frac, b.frac, a.id, b.id) })
 	for i := 0; given < sessions && i < len(rems); i++ {
 		room[rems[i].id]++
 		given++
@@ -104,15 +96,7 @@ func Assign(sessions []string, members []Member) map[string]string {
 		for i, m := range live {
 			cands[i] = cand{m, score(s, m)}
 		}
-		slices.SortFunc(cands, func(a, b cand) int {
-			switch {
-			case a.s > b.s:
-				return -1
-			case a.s < b.s:
-				return 1
-			}
-			return strings.Compare(a.m.ID, b.m.ID)
-		})
+		slices.SortFunc(cands, func(a, b cand) int { return descThenID(a.s, b.s, a.m.ID, b.m.ID) })
 		for _, c := range cands {
 			if load[c.m.ID] < room[c.m.ID] {
 				plan[s] = c.m.ID
@@ -122,4 +106,16 @@ func Assign(sessions []string, members []Member) map[string]string {
 		}
 	}
 	return plan
+}
+
+// descThenID orders by x descending, then by id: the one tie-break every
+// worker applies the same way.
+func descThenID(x, y float64, xid, yid string) int {
+	switch {
+	case x > y:
+		return -1
+	case x < y:
+		return 1
+	}
+	return strings.Compare(xid, yid)
 }

@@ -464,15 +464,26 @@ func show[T any](p *T) string {
 	return fmt.Sprint(*p)
 }
 
-func (c *cli) ls(ctx context.Context, args []string) error {
+// connected parses a command's flags (want positional arguments) and
+// connects; the caller closes the client.
+func (c *cli) connected(args []string, synopsis string, want int) (flags, []string, redis.UniversalClient, error) {
 	var f flags
-	fs := c.flagSet(&f, "")
-	if _, err := parse(fs, args, 0); err != nil {
-		return err
+	fs := c.flagSet(&f, synopsis)
+	pos, err := parse(fs, args, want)
+	if err != nil {
+		return f, nil, nil, err
 	}
 	client, _, err := connect(f.redis, f.tls)
 	if err != nil {
-		return exitError{2, err}
+		return f, nil, nil, exitError{2, err}
+	}
+	return f, pos, client, nil
+}
+
+func (c *cli) ls(ctx context.Context, args []string) error {
+	f, _, client, err := c.connected(args, "", 0)
+	if err != nil {
+		return err
 	}
 	defer client.Close()
 	names, err := redisstore.ListSessions(ctx, client, f.prefix)
@@ -520,15 +531,9 @@ func (c *cli) ls(ctx context.Context, args []string) error {
 }
 
 func (c *cli) show(ctx context.Context, args []string) error {
-	var f flags
-	fs := c.flagSet(&f, "NAME")
-	pos, err := parse(fs, args, 1)
+	f, pos, client, err := c.connected(args, "NAME", 1)
 	if err != nil {
 		return err
-	}
-	client, _, err := connect(f.redis, f.tls)
-	if err != nil {
-		return exitError{2, err}
 	}
 	defer client.Close()
 	i, err := describe(ctx, client, f.prefix, pos[0])
@@ -687,14 +692,9 @@ func (c *cli) unlock(ctx context.Context, args []string) error {
 // workers lists the live fleet workers under the prefix (package fleet)
 // with their capacity and the sessions whose lease they hold now.
 func (c *cli) workers(ctx context.Context, args []string) error {
-	var f flags
-	fs := c.flagSet(&f, "")
-	if _, err := parse(fs, args, 0); err != nil {
-		return err
-	}
-	client, _, err := connect(f.redis, f.tls)
+	f, _, client, err := c.connected(args, "", 0)
 	if err != nil {
-		return exitError{2, err}
+		return err
 	}
 	defer client.Close()
 	members, err := fleet.Members(ctx, client, f.prefix)
