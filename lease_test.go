@@ -592,9 +592,10 @@ func TestOpenRefusesEvictingServer(t *testing.T) {
 
 // TestScriptCostBounded: 100k peers with 64 usernames each, written with the
 // default batch size and with the largest allowed one, never block Redis for
-// long: the scripts' p99 in the SLOWLOG stays under 20 ms and none reaches
-// 250 ms (unbounded, a default batch of 1000 such peers ran 126-138 ms per
-// script, a batch of 20000 over 15 s), and another worker's short lease on
+// long: the scripts' p99 in the SLOWLOG stays under 100 ms and none reaches
+// 1 s even on a loaded machine (unbounded, a default batch of 1000 such peers
+// ran 126-138 ms per script, a batch of 20000 over 15 s; bounded, on an idle
+// machine, p99 is 4-8 ms), and another worker's short lease on
 // the same server survives the whole write. The median, p99 and longest are
 // logged, with the longest stall of an O(1) command (GET, HGET, ZSCORE inside
 // the scripts) that Redis's latency monitor saw in the same run. The longest
@@ -675,8 +676,12 @@ func TestScriptCostBounded(t *testing.T) {
 			p99 := all[len(all)*99/100]
 			t.Logf("%d peers x %d usernames in %v; %d scripts took >= 1 ms: median %v, p99 %v, longest %v; longest O(1) command: %v",
 				n, names, took.Round(time.Millisecond), scripts, all[len(all)/2], p99, worst, longestFastCommand(t, c))
-			if p99 >= 20*time.Millisecond || worst >= 250*time.Millisecond {
-				t.Errorf("scripts: p99 %v, longest %v; want p99 < 20ms and none >= 250ms", p99, worst)
+			// Bounds that catch unbounded scripts (126-138 ms each at the
+			// default batch, over 15 s at the largest) and tolerate a loaded
+			// CI machine (other packages' tests run beside this one on 2
+			// cores); the figures themselves are logged above.
+			if p99 >= 100*time.Millisecond || worst >= time.Second {
+				t.Errorf("scripts: p99 %v, longest %v; want p99 < 100ms and none >= 1s", p99, worst)
 			}
 			if err := lease.Valid(); err != nil {
 				t.Errorf("another worker's lease on the same server: %v", err)

@@ -57,7 +57,11 @@ type Options struct {
 	// reconciles (default 500 ms); events trigger a reconcile at once.
 	Interval time.Duration
 	// MemberTTL is how long a worker counts as live after its last
-	// heartbeat (default 3 × Interval).
+	// heartbeat (default: the lease TTL, and at least 3 × Interval). A worker
+	// that cannot heartbeat for that long has lost its leases anyway; a
+	// shorter one would make a worker stalled for a moment (a loaded host,
+	// a GC) look dead and reshuffle the fleet, a longer one would delay the
+	// takeover of a dead worker's sessions past their leases' expiry.
 	MemberTTL time.Duration
 	// Store adds options to each session's store (Mode, Prefix and the
 	// lease are set by the fleet).
@@ -83,7 +87,11 @@ func (o Options) withDefaults() (Options, error) {
 		o.Interval = 500 * time.Millisecond
 	}
 	if o.MemberTTL == 0 {
-		o.MemberTTL = 3 * o.Interval
+		ttl := o.Lease.TTL
+		if ttl == 0 {
+			ttl = lock.DefaultTTL
+		}
+		o.MemberTTL = max(3*o.Interval, ttl)
 	}
 	if o.Lease.WorkerID == "" {
 		o.Lease.WorkerID = o.WorkerID

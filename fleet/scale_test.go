@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
-	"runtime"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -23,85 +21,10 @@ import (
 	"github.com/tgsession/redisstore/lock"
 )
 
-// processEnv makes the test binary run as one fleet worker process:
-// "<redis addr> <prefix> <worker id>". It prints "ack <session> <value>"
-// for every acknowledged write and exits on SIGTERM after handing back.
-const processEnv = "TGSESSION_FLEET_WORKER"
-
-func init() {
-	if v := os.Getenv(processEnv); v != "" {
-		os.Exit(workerProcess(strings.Fields(v)))
-	}
-}
-
-func workerProcess(args []string) int {
-	if len(args) != 3 {
-		return 2
-	}
-	client := redis.NewClient(&redis.Options{Addr: args[0], ClientName: args[2]})
-	defer client.Close()
-	out := bufio.NewWriter(os.Stdout)
-	var mu sync.Mutex
-	emit := func(line string) {
-		mu.Lock()
-		fmt.Fprintln(out, line)
-		out.Flush()
-		mu.Unlock()
-	}
-	// Handlers stay idle (no writes) until SIGUSR1, so the idle cost can be
-	// measured first.
-	var writing atomic.Bool
-	usr1 := make(chan os.Signal, 1)
-	signal.Notify(usr1, syscall.SIGUSR1)
-	go func() {
-		for range usr1 {
-			writing.Store(true)
-		}
-	}()
-	handler := func(ctx context.Context, st *redisstore.Store) error {
-		v, err := st.Date(ctx)
-		if err != nil {
-			return err
-		}
-		for {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(500 * time.Millisecond):
-			}
-			if !writing.Load() {
-				continue
-			}
-			if err := st.SetDate(ctx, v+1); err != nil {
-				return nil
-			}
-			v++
-			emit(fmt.Sprintf("ack %s %d", st.Name(), v))
-		}
-	}
-	w, err := New(client, Options{WorkerID: args[2], Capacity: 400, Prefix: args[1], Interval: 250 * time.Millisecond,
-		Lease: lock.Options{TTL: 2 * time.Second}}, handler)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
-	go func() {
-		for range time.Tick(500 * time.Millisecond) {
-			emit(fmt.Sprintf("stat %d %d", runtime.NumGoroutine(), len(w.Owned())))
-		}
-	}()
-	if err := w.Run(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return 0
-}
-
 // procs runs worker processes and collects their acknowledged writes.
 type procs struct {
 	t      *testing.T
+	bin    string // the worker binary (internal/scaleworker)
 	addr   string
 	prefix string
 	mu     sync.Mutex
@@ -113,12 +36,7 @@ type procs struct {
 
 func (p *procs) start(id string) {
 	p.t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	cmd := exec.Command(self, "-test.run", "^$")
-	cmd.Env = append(os.Environ(), processEnv+"="+p.addr+" "+p.prefix+" "+id)
+	cmd := exec.Command(p.bin, p.addr, p.prefix, id)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -239,7 +157,14 @@ func TestFleetScale(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	p := &procs{t: t, addr: srv.Addr, prefix: prefix, acks: map[string][]int64{}, stats: map[string][2]int{}, cmds: map[string]*exec.Cmd{}}
+	// The workers are a binary of their own, built without the race
+	// detector: eight race-instrumented processes on a 2-core CI machine
+	// would measure the machine, not the fleet.
+	bin := filepath.Join(t.TempDir(), "scaleworker")
+	if out, err := exec.Command("go", "build", "-o", bin, "./internal/scaleworker").CombinedOutput(); err != nil {
+		t.Fatalf("go build ./internal/scaleworker: %v\n%s", err, out)
+	}
+	p := &procs{t: t, bin: bin, addr: srv.Addr, prefix: prefix, acks: map[string][]int64{}, stats: map[string][2]int{}, cmds: map[string]*exec.Cmd{}}
 	defer func() {
 		for _, cmd := range p.cmds {
 			_ = cmd.Process.Kill()
@@ -322,10 +247,10 @@ func TestFleetScale(t *testing.T) {
 			moved++
 		}
 	}
-	t.Logf("(c) w9 joins: its share (%d) within %v; %d sessions changed owner (limit 1.3 × 1000/8 = %d)",
-		loadsOf(own2)["w9"], time.Since(joined).Round(time.Millisecond), moved, 1300/8)
-	if moved > 1300/8 {
-		t.Errorf("%d sessions changed owner; want ≤ %d", moved, 1300/8)
+	t.Logf("(c) w9 joins: its share (%d) within %v; %d sessions changed owner (limit from the issue: 1.3 × M/9 = %d)",
+		loadsOf(own2)["w9"], time.Since(joined).Round(time.Millisecond), moved, 1300/9)
+	if moved > 1300/9 {
+		t.Errorf("%d sessions changed owner; want ≤ %d", moved, 1300/9)
 	}
 
 	// Stop everyone gracefully, then (f): no value acknowledged twice, and

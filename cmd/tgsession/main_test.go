@@ -403,7 +403,7 @@ func testUnlockKilledWorker(t *testing.T) {
 	t.Parallel()
 	e := env(t)
 	must(t, tg(t, "", append([]string{"import", "stuck", "--file", fixtureFile(t)}, e...)...), "import")
-	w := exec.Command(bin, append([]string{"demo-worker", "--id", "stuck-worker", "--sessions", "stuck"}, e...)...)
+	w := exec.Command(bin, append([]string{"demo-worker", "--id", "stuck-worker"}, e...)...)
 	stdout, _ := w.StdoutPipe()
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
