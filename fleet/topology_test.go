@@ -186,6 +186,12 @@ func TestFleetFailover(t *testing.T) {
 			waitOwned(t, n, 10*time.Second, ws, func(l []int) bool { return within(l, 25, 25) })
 			t.Logf("%s: primary killed; every one of the %d sessions had an acknowledged write again %v after the kill (lease TTL 2 s), 25 per worker",
 				topo, n, recovered.Round(time.Millisecond))
+			// The README's measured failover write gap is 2.2 s (Sentinel)
+			// and 3.0 s (Cluster) at the median; allow twice that on top of
+			// the lease TTL for a loaded CI machine.
+			if limit := 2*time.Second + 6*time.Second; recovered > limit {
+				t.Errorf("%s: sessions owned and writing again after %v; want within lease TTL + failover gap (%v)", topo, recovered, limit)
+			}
 			time.Sleep(500 * time.Millisecond)
 			ov, total := s.overlaps()
 			t.Logf("%s: %d acknowledged writes; overlapping stints of two owners on one session: %d", topo, total, ov)
