@@ -462,7 +462,11 @@ func (s *Store) FindChannelFull(context.Context, int64) (*tg.ChannelFull, bool, 
 
 // Options returns o wired to the store: SessionStorage, and OnSelfSuccess
 // recording user_id and is_bot (then calling o's own OnSelfSuccess). appID
-// is recorded as api_id, which a Hydrogram session string needs.
+// is recorded as api_id, which a Hydrogram session string needs. gotd asks
+// for self (and so calls OnSelfSuccess) only when o has an UpdateHandler;
+// without one it runs in no-updates mode. gotd signals ready before it
+// saves a new session: a worker that must not lose a fresh key waits until
+// LoadSession returns one before it works.
 func (s *Store) Options(ctx context.Context, appID int, o telegram.Options) (telegram.Options, error) {
 	if cur, err := s.st.APIID(ctx); err != nil {
 		return o, err

@@ -417,14 +417,14 @@ func (l *Lease) end(err error) {
 	}
 	l.mu.Unlock()
 	if first {
+		if l.managed != nil {
+			l.managed.forget(l) // before Lost fires: whoever sees Lost sees the manager without it
+		}
 		if errors.Is(err, ErrLeaseLost) {
 			close(l.lost)
 		}
 		l.cancel()
 		l.stopOnce.Do(func() { close(l.stop) })
-		if l.managed != nil {
-			l.managed.forget(l)
-		}
 	}
 }
 
