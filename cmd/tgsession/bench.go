@@ -29,6 +29,9 @@ type benchRow struct {
 	Baseline    string  `json:"baseline,omitempty"`
 	Ratio       float64 `json:"ratio,omitempty"` // PerSec / the baseline's PerSec
 	MeanLatency string  `json:"mean_latency,omitempty"`
+	// RoundTrips is the mean number of Redis round trips per operation
+	// (update stream only).
+	RoundTrips float64 `json:"round_trips_per_op,omitempty"`
 }
 
 // measure runs op from g goroutines for d and returns operations per second.
@@ -124,7 +127,9 @@ func (c *cli) bench(ctx context.Context, args []string) error {
 	run := make([]byte, 4)
 	_, _ = rand.Read(run)
 	// Under --prefix, so an ACL that confines the operator to ~PREFIX:* covers the run.
-	b := &bencher{c: c, ctx: ctx, client: client, prefix: f.prefix + ":bench-" + hex.EncodeToString(run), dur: dur, quiet: f.json}
+	b := &bencher{c: c, ctx: ctx, client: client, prefix: f.prefix + ":bench-" + hex.EncodeToString(run), dur: dur, quiet: f.json,
+		trips: &roundTrips{}}
+	client.AddHook(b.trips)
 	defer b.deleteAll()
 	fmt.Fprintf(c.errOut, "bench on %s, %d CPUs, %v per measurement\n", where, runtime.NumCPU(), dur)
 
@@ -134,10 +139,12 @@ func (c *cli) bench(ctx context.Context, args []string) error {
 	}
 	for _, step := range []func() error{
 		b.rawRoundTrip,
+		b.rawHGet,
 		b.rawWrite,
 		func() error { return b.updatePeers(s) },
 		func() error { return b.lookups(s) },
 		b.ownerCache,
+		b.stream,
 		func() error { return b.memoryPerPeer(memPeers) },
 	} {
 		if err := step(); err != nil {
@@ -167,6 +174,8 @@ type bencher struct {
 	rows     []benchRow
 	raw      map[int]float64 // the raw HGETALL rate per goroutine count
 	rawPeers float64         // the raw same-layout write rate, peers/s
+	rawGet   float64         // the raw HGET round-trip rate (1 goroutine)
+	trips    *roundTrips     // counts the client's round trips
 	stores   []*redisstore.Store
 }
 
@@ -277,8 +286,8 @@ func (b *bencher) updatePeers(s *redisstore.Store) error {
 		}
 		r := benchRow{Op: fmt.Sprintf("UpdatePeers(%d)", n), Goroutines: 1, PerSec: v * float64(n), Unit: "peer",
 			Baseline: rawWriteOp, Ratio: v * float64(n) / b.rawPeers}
-		if n == 1 { // one peer per call: a round trip, compared with one
-			r.Baseline, r.Ratio, r.MeanLatency = rawRoundTripOp, v/b.raw[1], latency(v, 1)
+		if n == 1 { // one peer per call: a round trip, compared with one raw HGET
+			r.Baseline, r.Ratio, r.MeanLatency = rawHGetOp, v/b.rawGet, latency(v, 1)
 		}
 		b.add(r)
 	}
@@ -386,14 +395,18 @@ func (b *bencher) memoryPerPeer(n int) error {
 // table prints the rows for people.
 func (b *bencher) table() error {
 	tw := tabwriter.NewWriter(b.c.out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "operation\tgoroutines\tper second\tunit\tmean latency\tvs raw Redis\t")
-	fmt.Fprintln(tw, "\t\t\t\t\t(throughput ratio)\t")
+	fmt.Fprintln(tw, "operation\tgoroutines\tper second\tunit\tmean latency\tvs raw Redis\tround trips\t")
+	fmt.Fprintln(tw, "\t\t\t\t\t(throughput ratio)\tper op\t")
 	for _, r := range b.rows {
 		ratio := ""
 		if r.Ratio > 0 {
 			ratio = fmt.Sprintf("%.2fx", r.Ratio)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t\n", r.Op, r.Goroutines, r.PerSec, r.Unit, r.MeanLatency, ratio)
+		trips := ""
+		if r.RoundTrips > 0 {
+			trips = fmt.Sprintf("%.2f", r.RoundTrips)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t\n", r.Op, r.Goroutines, r.PerSec, r.Unit, r.MeanLatency, ratio, trips)
 	}
 	return tw.Flush()
 }

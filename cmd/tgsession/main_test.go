@@ -549,10 +549,18 @@ func testBench(t *testing.T) {
 			t.Errorf("bench row %v has no measurement", row)
 		}
 	}
-	for _, want := range []string{"raw HGETALL (round trip)", "raw HSET, 1000 peers, same layout", "UpdatePeers(1000)", "PeerByID",
-		"PeerByUsername", "PeerByPhoneNumber", "Session (whole load)", "PeerByID, owner cache"} {
+	for _, want := range []string{"raw HGETALL (round trip)", "raw HGET (round trip)", "raw HSET, 1000 peers, same layout", "UpdatePeers(1000)", "PeerByID",
+		"PeerByUsername", "PeerByPhoneNumber", "Session (whole load)", "PeerByID, owner cache",
+		"update stream (UpdatePeers + PeerByID)", "update stream, owner cache"} {
 		if !ops[want] {
 			t.Errorf("bench lacks %q", want)
+		}
+	}
+	for _, row := range rows {
+		if strings.HasPrefix(row["op"].(string), "update stream") {
+			if trips, _ := row["round_trips_per_op"].(float64); trips <= 0 {
+				t.Errorf("bench row %v: no round trips counted per update (%v)", row["op"], trips)
+			}
 		}
 	}
 	// A server that holds other keys: loading many peers needs --yes (stdin
