@@ -12,6 +12,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 	"github.com/tgsession/redisstore/internal/redistest"
+	"github.com/tgsession/redisstore/internal/redisutil"
 	"github.com/tgsession/redisstore/lock"
 	"github.com/tgsession/redisstore/storage"
 )
@@ -37,7 +38,7 @@ func TestCacheServesOwnerAndIsDroppedWithTheLease(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
 			srv := b.client(t)
-			hook := &countingHook{}
+			hook := &redisutil.Counter{}
 			c := srv.(*redis.Client)
 			c.AddHook(hook)
 			prefix := "cache-" + redistest.TempName(t)
@@ -65,9 +66,9 @@ func TestCacheServesOwnerAndIsDroppedWithTheLease(t *testing.T) {
 				return p1, p2, p3, s
 			}
 			lookups()
-			before := hook.n.Load()
+			before := hook.Commands()
 			p1, p2, p3, s := lookups()
-			if n := hook.n.Load() - before; n != 0 {
+			if n := hook.Commands() - before; n != 0 {
 				t.Errorf("cached lookups sent %d commands; want 0", n)
 			}
 			if p1.AccessHash != storage.Some[int64](1) || p2.ID != 7 || p3.ID != 7 || s.APIID != storage.Some[int64](1) {
@@ -119,7 +120,7 @@ func TestCachedRoundTrips(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	hook := &countingHook{}
+	hook := &redisutil.Counter{}
 	c.AddHook(hook)
 	s, err := New(c, "rt", Options{Mode: Leased, Lease: lock.Options{TTL: time.Minute}, CacheSize: 10})
 	if err != nil {
@@ -133,7 +134,7 @@ func TestCachedRoundTrips(t *testing.T) {
 		t.Fatal(err)
 	}
 	for round, want := range []int64{4, 0} {
-		before := hook.n.Load()
+		before := hook.Commands()
 		_, e1 := s.PeerByID(ctx, 1)
 		_, e2 := s.PeerByUsername(ctx, "one")
 		_, e3 := s.PeerByPhoneNumber(ctx, "1")
@@ -141,7 +142,7 @@ func TestCachedRoundTrips(t *testing.T) {
 		if err := errors.Join(e1, e2, e3, e4); err != nil {
 			t.Fatal(err)
 		}
-		if got := hook.n.Load() - before; got > want {
+		if got := hook.Commands() - before; got > want {
 			t.Errorf("round %d: %d commands for four lookups; want at most %d", round, got, want)
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 	"github.com/tgsession/redisstore/internal/redistest"
+	"github.com/tgsession/redisstore/internal/redisutil"
 	"github.com/tgsession/redisstore/lock"
 	"github.com/tgsession/redisstore/storage"
 	"github.com/tgsession/redisstore/storage/storagetest"
@@ -653,29 +654,12 @@ func TestDeleteAndResume(t *testing.T) {
 	}
 }
 
-// countingHook counts commands sent, including inside pipelines.
-type countingHook struct{ n atomic.Int64 }
-
-func (h *countingHook) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (h *countingHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		h.n.Add(1)
-		return next(ctx, cmd)
-	}
-}
-func (h *countingHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		h.n.Add(int64(len(cmds)))
-		return next(ctx, cmds)
-	}
-}
-
 func TestRoundTrips(t *testing.T) {
 	ctx := context.Background()
 	m := miniredis.RunT(t)
 	c := redis.NewClient(&redis.Options{Addr: m.Addr()})
 	defer c.Close()
-	hook := &countingHook{}
+	hook := &redisutil.Counter{}
 	c.AddHook(hook)
 	s := newStore(t, c, func(o *Options) { o.BatchSize = 3 })
 	// Load the scripts so EVALSHA does not fall back and double the count.
@@ -710,11 +694,11 @@ func TestRoundTrips(t *testing.T) {
 		}, 0},
 	}
 	for _, tc := range tests {
-		before := hook.n.Load()
+		before := hook.Commands()
 		if err := tc.call(); err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		if got := hook.n.Load() - before; got != tc.want {
+		if got := hook.Commands() - before; got != tc.want {
 			t.Errorf("%s: %d commands; want %d", tc.name, got, tc.want)
 		}
 	}

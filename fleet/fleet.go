@@ -389,3 +389,34 @@ func permanent(err error) bool {
 	}
 	return false
 }
+
+// Owners returns, for every session registered under prefix whose lease is
+// held, the id of the worker holding it (one pipeline of GETs; for tools
+// such as tgsession workers).
+func Owners(ctx context.Context, client redis.UniversalClient, prefix string) (map[string]string, error) {
+	names, err := redisstore.ListSessions(ctx, client, prefix)
+	if err != nil {
+		return nil, err
+	}
+	pipe := client.Pipeline()
+	cmds := make([]*redis.StringCmd, len(names))
+	for i, n := range names {
+		st, err := redisstore.New(client, n, redisstore.Options{Mode: redisstore.Unfenced, Prefix: prefix})
+		if err != nil {
+			return nil, err
+		}
+		cmds[i] = pipe.Get(ctx, st.LeaseKey())
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("fleet: read leases: %w", err)
+	}
+	out := make(map[string]string, len(names))
+	for i, n := range names {
+		if v, err := cmds[i].Result(); err == nil {
+			if o, ok := lock.ParseOwner(v); ok {
+				out[n] = o.WorkerID
+			}
+		}
+	}
+	return out, nil
+}

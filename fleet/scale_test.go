@@ -18,7 +18,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/tgsession/redisstore"
 	"github.com/tgsession/redisstore/internal/redistest"
-	"github.com/tgsession/redisstore/lock"
 )
 
 // procs runs worker processes and collects their acknowledged writes.
@@ -71,28 +70,14 @@ func (p *procs) start(id string) {
 	})
 }
 
-// owners reads every session's lease and returns session -> worker id.
-func owners(t *testing.T, c *redis.Client, prefix string, names []string) map[string]string {
+// owners reads every session's owner (fleet.Owners).
+func owners(t *testing.T, c *redis.Client, prefix string) map[string]string {
 	t.Helper()
-	ctx := context.Background()
-	pipe := c.Pipeline()
-	cmds := make([]*redis.StringCmd, len(names))
-	for i, n := range names {
-		st, _ := redisstore.New(c, n, redisstore.Options{Mode: redisstore.Unfenced, Prefix: prefix})
-		cmds[i] = pipe.Get(ctx, st.LeaseKey())
+	own, err := Owners(context.Background(), c, prefix)
+	if err != nil {
+		t.Fatal(err)
 	}
-	_, _ = pipe.Exec(ctx)
-	out := map[string]string{}
-	for i, n := range names {
-		v, err := cmds[i].Result()
-		if err != nil {
-			continue
-		}
-		if o, ok := lock.ParseOwner(v); ok {
-			out[n] = o.WorkerID
-		}
-	}
-	return out
+	return own
 }
 
 func loadsOf(own map[string]string) map[string]int {
@@ -109,7 +94,7 @@ func waitBalanced(t *testing.T, c *redis.Client, prefix string, names, workers [
 	t.Helper()
 	begin := time.Now()
 	for {
-		own := owners(t, c, prefix, names)
+		own := owners(t, c, prefix)
 		l := loadsOf(own)
 		ok := len(own) == len(names)
 		for _, w := range workers {

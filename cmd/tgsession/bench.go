@@ -128,7 +128,7 @@ func (c *cli) bench(ctx context.Context, args []string) error {
 	_, _ = rand.Read(run)
 	// Under --prefix, so an ACL that confines the operator to ~PREFIX:* covers the run.
 	b := &bencher{c: c, ctx: ctx, client: client, prefix: f.prefix + ":bench-" + hex.EncodeToString(run), dur: dur, quiet: f.json,
-		trips: &roundTrips{}}
+		trips: &redisutil.Counter{}}
 	client.AddHook(b.trips)
 	defer b.deleteAll()
 	fmt.Fprintf(c.errOut, "bench on %s, %d CPUs, %v per measurement\n", where, runtime.NumCPU(), dur)
@@ -172,10 +172,10 @@ type bencher struct {
 	quiet  bool // no progress lines (--json)
 
 	rows     []benchRow
-	raw      map[int]float64 // the raw HGETALL rate per goroutine count
-	rawPeers float64         // the raw same-layout write rate, peers/s
-	rawGet   float64         // the raw HGET round-trip rate (1 goroutine)
-	trips    *roundTrips     // counts the client's round trips
+	raw      map[int]float64    // the raw HGETALL rate per goroutine count
+	rawPeers float64            // the raw same-layout write rate, peers/s
+	rawGet   float64            // the raw HGET round-trip rate (1 goroutine)
+	trips    *redisutil.Counter // counts the client's round trips
 	stores   []*redisstore.Store
 }
 

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"context"
 	"math/rand/v2"
-	"net"
 	"strconv"
 	"sync/atomic"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/tgsession/redisstore"
 	"github.com/tgsession/redisstore/storage"
 )
@@ -15,28 +12,6 @@ import (
 // rawHGetOp is the baseline of single-key reads and single-peer writes: one
 // HGET of a peer row, one round trip.
 const rawHGetOp = "raw HGET (round trip)"
-
-// roundTrips counts the round trips a go-redis client makes: every command
-// sent alone and every pipeline (one round trip each). Dials are not counted.
-type roundTrips struct{ n atomic.Int64 }
-
-func (r *roundTrips) DialHook(next redis.DialHook) redis.DialHook {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) { return next(ctx, network, addr) }
-}
-
-func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		r.n.Add(1)
-		return next(ctx, cmd)
-	}
-}
-
-func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		r.n.Add(1)
-		return next(ctx, cmds)
-	}
-}
 
 // rawHGet measures one HGET of a peer row: the round trip that PeerByID and
 // a single-peer write are compared with.
@@ -105,7 +80,7 @@ func (b *bencher) stream() error {
 		}
 		b.stores = append(b.stores, s)
 		next := updateStream(42)
-		before := b.trips.n.Load()
+		before := b.trips.RoundTrips()
 		var updates atomic.Int64
 		v, err := measure(1, b.dur, func(int) error {
 			u := next()
@@ -119,7 +94,7 @@ func (b *bencher) stream() error {
 		if err != nil {
 			return err
 		}
-		trips := float64(b.trips.n.Load()-before) / float64(max(updates.Load(), 1))
+		trips := float64(b.trips.RoundTrips()-before) / float64(max(updates.Load(), 1))
 		b.add(benchRow{Op: op, Goroutines: 1, PerSec: v, Unit: "update", MeanLatency: latency(v, 1), RoundTrips: trips,
 			Baseline: rawHGetOp, Ratio: v / b.rawGet})
 	}

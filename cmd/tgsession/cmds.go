@@ -726,33 +726,15 @@ func (c *cli) workers(ctx context.Context, args []string) error {
 }
 
 // leaseHolders counts, per worker id, the sessions under prefix whose lease
-// it holds (one pipeline of GETs).
+// it holds.
 func leaseHolders(ctx context.Context, client redis.UniversalClient, prefix string) (map[string]int, error) {
-	names, err := redisstore.ListSessions(ctx, client, prefix)
+	own, err := fleet.Owners(ctx, client, prefix)
 	if err != nil {
 		return nil, err
 	}
-	pipe := client.Pipeline()
-	cmds := make([]*redis.StringCmd, 0, len(names))
-	for _, n := range names {
-		st, err := redisstore.New(client, n, redisstore.Options{Mode: redisstore.Unfenced, Prefix: prefix})
-		if err != nil {
-			return nil, err
-		}
-		cmds = append(cmds, pipe.Get(ctx, st.LeaseKey()))
-	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, err
-	}
 	out := map[string]int{}
-	for _, cmd := range cmds {
-		v, err := cmd.Result()
-		if err != nil {
-			continue
-		}
-		if o, ok := lock.ParseOwner(v); ok {
-			out[o.WorkerID]++
-		}
+	for _, w := range own {
+		out[w]++
 	}
 	return out, nil
 }
