@@ -139,11 +139,103 @@ func (c *ownerCache) removeLocked(e *list.Element) {
 }
 
 // invalidatePeers drops what a write of these peers may change: their rows,
-// and every cached name or phone they held or now claim.
-func (c *ownerCache) invalidatePeers(peers []storage.Peer) {
+// and every cached name or phone they held or now claim. It returns the new
+// generation: the one writeThrough must find for the write's result to be
+// cached.
+func (c *ownerCache) invalidatePeers(peers []storage.Peer) uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
+	c.invalidateLocked(peers)
+	return c.gen
+}
+
+// writeResult is what lua/update_peers.lua reports beyond its arguments: the
+// usernames and phones a written peer lists but does not hold, and the
+// access hashes kept for min peers.
+type writeResult struct {
+	lostNames  map[string]bool
+	lostPhones map[string]bool
+	keptHash   map[int64]int64
+}
+
+// stored returns the row Redis holds for p after the write.
+func (r writeResult) stored(p storage.Peer) storage.Peer {
+	if h, ok := r.keptHash[p.ID]; ok {
+		p.AccessHash, p.Min = storage.Some(h), false
+	}
+	return p
+}
+
+// writeThrough caches what an own write of peers left in Redis, if no other
+// write or invalidation happened since the generation gen it began in (then
+// it drops the peers, as invalidatePeers). It returns the generation a next
+// part of the same write must find, and whether the result was cached.
+// The cache then holds exactly what Redis holds for these peers, their
+// names and their phones (TestCacheEqualsRedis).
+func (c *ownerCache) writeThrough(gen uint64, peers []storage.Peer, r writeResult) (uint64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++ // a read that began before the write must not fill afterwards
+	if gen+1 != c.gen || c.max <= 0 {
+		c.invalidateLocked(peers)
+		return c.gen, false
+	}
+	// First every peer's row, dropping the index entries of the names and
+	// phones it no longer lists (Redis dropped them if they pointed at it);
+	// then the claims, in batch order (a later peer may take an earlier
+	// one's name).
+	for _, p := range peers {
+		var names, phones []string
+		if e, ok := c.byID[p.ID]; ok {
+			entry := e.Value.(*cached)
+			names, phones = entry.names, entry.phones
+			c.lru.Remove(e)
+			delete(c.byID, p.ID)
+		}
+		for _, n := range names {
+			if c.byName[n] == p.ID && !slices.Contains(p.Usernames, n) {
+				delete(c.byName, n)
+			}
+		}
+		for _, ph := range phones {
+			if c.byPhone[ph] == p.ID && ph != p.PhoneNumber {
+				delete(c.byPhone, ph)
+			}
+		}
+		c.byID[p.ID] = c.lru.PushFront(&cached{peer: clonePeer(r.stored(p))})
+	}
+	for _, p := range peers {
+		entry := c.byID[p.ID].Value.(*cached)
+		for _, n := range p.Usernames {
+			if r.lostNames[n] {
+				if c.byName[n] == p.ID {
+					delete(c.byName, n)
+				}
+				continue
+			}
+			c.byName[n] = p.ID
+			entry.names = append(entry.names, n)
+		}
+		if ph := p.PhoneNumber; ph != "" {
+			if r.lostPhones[ph] {
+				if c.byPhone[ph] == p.ID {
+					delete(c.byPhone, ph)
+				}
+			} else {
+				c.byPhone[ph] = p.ID
+				entry.phones = append(entry.phones, ph)
+			}
+		}
+	}
+	for c.lru.Len() > c.max {
+		c.removeLocked(c.lru.Back())
+	}
+	return c.gen, true
+}
+
+// invalidateLocked is invalidatePeers' work, with the mutex held.
+func (c *ownerCache) invalidateLocked(peers []storage.Peer) {
 	for _, p := range peers {
 		if e, ok := c.byID[p.ID]; ok {
 			c.removeLocked(e)
@@ -155,6 +247,46 @@ func (c *ownerCache) invalidatePeers(peers []storage.Peer) {
 			delete(c.byPhone, p.PhoneNumber)
 		}
 	}
+}
+
+// unchanged reports whether writing p (stamped now) would change nothing in
+// Redis but last_update_on, and the stored last_update_on is less than
+// window seconds old: then the write may be skipped (Options.RefreshWindow).
+// It knows only cached peers; a peer it does not hold, or that lists a name
+// or phone the cache does not show it holding (a write would claim it), is
+// "changed".
+func (c *ownerCache) unchanged(p storage.Peer, now, window int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.byID[p.ID]
+	if !ok {
+		return false
+	}
+	q := e.Value.(*cached).peer
+	if now-q.LastUpdateOn >= window || now < q.LastUpdateOn {
+		return false
+	}
+	if p.Min && !q.Min && q.AccessHash.Valid { // the script keeps a known full access hash
+		p.AccessHash, p.Min = q.AccessHash, false
+	}
+	if p.Type != q.Type || p.AccessHash != q.AccessHash || p.Min != q.Min || p.PhoneNumber != q.PhoneNumber ||
+		!slices.Equal(p.Usernames, q.Usernames) {
+		return false
+	}
+	// A peer that lists a name or phone the index does not give it (or that
+	// the cache does not know it holds) would claim it again: not skipped.
+	for _, n := range p.Usernames {
+		if id, ok := c.byName[n]; !ok || id != p.ID {
+			return false
+		}
+	}
+	if ph := p.PhoneNumber; ph != "" {
+		if id, ok := c.byPhone[ph]; !ok || id != p.ID {
+			return false
+		}
+	}
+	c.lru.MoveToFront(e)
+	return true
 }
 
 // sessionFields returns the cached session.

@@ -9,6 +9,10 @@ import (
 	"github.com/tgsession/redisstore/lock"
 )
 
+// DefaultRefreshWindow is Options.RefreshWindow's default: an owner with a
+// cache rewrites an unchanged peer at most once an hour.
+const DefaultRefreshWindow = time.Hour
+
 // DefaultBatchSize is how many peers one UpdatePeers script call carries at
 // most; MaxBatchSize is the largest Options.BatchSize allowed.
 const (
@@ -76,6 +80,18 @@ type Options struct {
 	// while another worker owns the session (a fleet decides when to try
 	// again).
 	LeaseManager *lock.Manager
+
+	// RefreshWindow (with CacheSize) lets the owner skip writing a peer its
+	// cache shows stored exactly as UpdatePeers would store it, except for
+	// last_update_on, and holding every username and phone it lists, when
+	// that stored last_update_on is less than RefreshWindow old; an update
+	// whose peers are all skipped makes no round trip. Default DefaultRefreshWindow; negative writes every peer every
+	// time. The price: a skipped peer's last_update_on stays at its last
+	// write, so it lags the latest sighting by less than RefreshWindow (plus
+	// the time until the peer is seen again), and so does what compares it:
+	// which of two peers listing one username holds it, and username expiry
+	// (storage.UsernameTTL, 8 hours; keep RefreshWindow well below it).
+	RefreshWindow time.Duration
 
 	// Prefix is the key prefix (default DefaultPrefix), e.g. one per tenant.
 	// It must not contain '{' or '}'.
@@ -151,6 +167,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Prefix == "" {
 		o.Prefix = DefaultPrefix
+	}
+	if o.RefreshWindow == 0 {
+		o.RefreshWindow = DefaultRefreshWindow
 	}
 	if err := validPrefix(o.Prefix); err != nil {
 		return o, err

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/tgsession/redisstore/storage"
@@ -16,34 +18,52 @@ import (
 func (s *Store) UpdatePeers(ctx context.Context, peers []storage.Peer) error {
 	const op = "update peers"
 	now := s.clock.Now().Unix()
-	return s.writePeers(ctx, op, peers, func(norm []storage.Peer) error {
+	return s.writePeers(ctx, op, peers, func(norm []storage.Peer) ([]storage.Peer, error) {
 		if now < 0 {
-			return fmt.Errorf("%w: clock reads %d, before 1970", storage.ErrInvalid, now)
+			return nil, fmt.Errorf("%w: clock reads %d, before 1970", storage.ErrInvalid, now)
 		}
 		for i := range norm {
 			norm[i].LastUpdateOn = now
 		}
-		return nil
+		return s.elide(norm, now), nil
 	})
+}
+
+// elide drops the peers the owner cache shows stored unchanged, within
+// Options.RefreshWindow (see there).
+func (s *Store) elide(norm []storage.Peer, now int64) []storage.Peer {
+	c := s.ownCache()
+	if c == nil || s.opts.RefreshWindow < 0 {
+		return norm
+	}
+	window := int64(s.opts.RefreshWindow / time.Second)
+	out := norm[:0]
+	for _, p := range norm {
+		if !c.unchanged(p, now, window) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // ImportPeers writes peers like UpdatePeers but keeps each peer's
 // LastUpdateOn (for copying a session between stores); a username held by
 // several peers goes to the one with the latest LastUpdateOn.
 func (s *Store) ImportPeers(ctx context.Context, peers []storage.Peer) error {
-	return s.writePeers(ctx, "import peers", peers, func(norm []storage.Peer) error {
+	return s.writePeers(ctx, "import peers", peers, func(norm []storage.Peer) ([]storage.Peer, error) {
 		for _, p := range norm {
 			if p.LastUpdateOn < 0 {
-				return fmt.Errorf("%w: peer %d: last_update_on %d is before 1970", storage.ErrInvalid, p.ID, p.LastUpdateOn)
+				return nil, fmt.Errorf("%w: peer %d: last_update_on %d is before 1970", storage.ErrInvalid, p.ID, p.LastUpdateOn)
 			}
 		}
-		return nil
+		return norm, nil
 	})
 }
 
 // writePeers is UpdatePeers and ImportPeers: check the store, normalize the
-// batch, let stamp set or check last_update_on, then write it fenced.
-func (s *Store) writePeers(ctx context.Context, op string, peers []storage.Peer, stamp func([]storage.Peer) error) error {
+// batch, let stamp set or check last_update_on (and drop peers that need no
+// write), then write what is left fenced.
+func (s *Store) writePeers(ctx context.Context, op string, peers []storage.Peer, stamp func([]storage.Peer) ([]storage.Peer, error)) error {
 	if err := s.checkOpen(op); err != nil {
 		return err
 	}
@@ -54,8 +74,11 @@ func (s *Store) writePeers(ctx context.Context, op string, peers []storage.Peer,
 	if err != nil {
 		return s.fail(op, err)
 	}
-	if err := stamp(norm); err != nil {
+	if norm, err = stamp(norm); err != nil {
 		return s.fail(op, err)
+	}
+	if len(norm) == 0 {
+		return nil
 	}
 	token, err := s.token(op)
 	if err != nil {
@@ -65,26 +88,89 @@ func (s *Store) writePeers(ctx context.Context, op string, peers []storage.Peer,
 }
 
 // updatePeers writes normalized, stamped peers with the given lease token,
-// one script call per chunk (see chunkLen).
+// one script call per chunk (see chunkLen). The owner cache, if any, is
+// written through: after each chunk it holds what Redis holds (or, if
+// another write raced this one, drops those peers).
 func (s *Store) updatePeers(ctx context.Context, token string, norm []storage.Peer) error {
-	if s.cache != nil {
-		s.cache.invalidatePeers(norm)
-		defer s.cache.invalidatePeers(norm) // also after: a read racing the write must not refill
+	c := s.cache
+	if c == nil {
+		return s.writeChunks(ctx, s.keys, token, norm, nil)
 	}
-	return s.writeChunks(ctx, s.keys, token, norm)
+	gen, through := c.invalidatePeers(norm), true
+	err := s.writeChunks(ctx, s.keys, token, norm, func(chunk []storage.Peer, r writeResult, known bool) {
+		if through && known {
+			gen, through = c.writeThrough(gen, chunk, r)
+			return
+		}
+		through = false
+		c.invalidatePeers(chunk) // a read racing the write must not keep an old value
+	})
+	if err != nil {
+		c.invalidatePeers(norm)
+	}
+	return err
 }
 
 // writeChunks writes normalized, stamped peers into the keys k (the
-// session's, or a Replace's staged keys), one script call per chunk.
-func (s *Store) writeChunks(ctx context.Context, k keys, token string, norm []storage.Peer) error {
+// session's, or a Replace's staged keys), one script call per chunk, and
+// passes each chunk's result to done (if not nil); known is false when the
+// script reports a retry of a write it had applied (its result is unknown).
+func (s *Store) writeChunks(ctx context.Context, k keys, token string, norm []storage.Peer, done func(chunk []storage.Peer, r writeResult, known bool)) error {
 	for len(norm) > 0 {
 		chunk := norm[:chunkLen(norm, s.opts.BatchSize)]
 		norm = norm[len(chunk):]
-		if err := updatePeersCall(k, token, chunk).run(ctx, s.rdb).Err(); err != nil {
+		reply, err := updatePeersCall(k, token, chunk).run(ctx, s.rdb).Slice()
+		if err != nil {
 			return s.failWrite("update peers", err)
+		}
+		r, known, err := parseWriteResult(reply)
+		if err != nil {
+			return s.fail("update peers", err)
+		}
+		if done != nil {
+			done(chunk, r, known)
 		}
 	}
 	return nil
+}
+
+// parseWriteResult reads lua/update_peers.lua's reply (see its header).
+func parseWriteResult(reply []any) (r writeResult, known bool, err error) {
+	if len(reply) == 0 {
+		return r, false, fmt.Errorf("unexpected reply %q from update_peers", reply)
+	}
+	if n, _ := reply[0].(int64); n < 0 {
+		return r, false, nil
+	}
+	for _, v := range reply[1:] {
+		e, _ := v.(string)
+		switch {
+		case strings.HasPrefix(e, "u"):
+			if r.lostNames == nil {
+				r.lostNames = map[string]bool{}
+			}
+			r.lostNames[e[1:]] = true
+		case strings.HasPrefix(e, "p"):
+			if r.lostPhones == nil {
+				r.lostPhones = map[string]bool{}
+			}
+			r.lostPhones[e[1:]] = true
+		case strings.HasPrefix(e, "m"):
+			id, h, ok := strings.Cut(e[1:], "|")
+			idN, err1 := strconv.ParseInt(id, 10, 64)
+			hN, err2 := strconv.ParseInt(h, 10, 64)
+			if !ok || err1 != nil || err2 != nil {
+				return r, false, fmt.Errorf("unexpected entry %q in update_peers' reply", e)
+			}
+			if r.keptHash == nil {
+				r.keptHash = map[int64]int64{}
+			}
+			r.keptHash[idN] = hN
+		default:
+			return r, false, fmt.Errorf("unexpected entry %q in update_peers' reply", e)
+		}
+	}
+	return r, true, nil
 }
 
 // chunkLen returns how many of peers the next script call carries: at most

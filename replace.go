@@ -117,7 +117,7 @@ func (r *replacement) ImportPeers(ctx context.Context, peers []storage.Peer) err
 			return r.s.fail(op, fmt.Errorf("%w: peer %d: last_update_on %d is before 1970", storage.ErrInvalid, p.ID, p.LastUpdateOn))
 		}
 	}
-	if err := r.s.writeChunks(ctx, r.staged, r.token, norm); err != nil {
+	if err := r.s.writeChunks(ctx, r.staged, r.token, norm, nil); err != nil {
 		return err
 	}
 	return r.renew(ctx, false)

@@ -60,6 +60,7 @@ local function record_applied(key, wid)
     return
   end
   local t = redis.call('TIME')
-  redis.call('ZADD', key, t[1] .. '.' .. string.format('%06d', tonumber(t[2])), wid)
-  redis.call('ZREMRANGEBYRANK', key, 0, -1001)
+  -- Strings throughout: a Lua number argument is formatted with printf.
+  redis.call('ZADD', key, t[1] .. '.' .. string.rep('0', 6 - #t[2]) .. t[2], wid)
+  redis.call('ZREMRANGEBYRANK', key, '0', '-1001')
 end

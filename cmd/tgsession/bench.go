@@ -32,10 +32,15 @@ type benchRow struct {
 	// RoundTrips is the mean number of Redis round trips per operation
 	// (update stream only).
 	RoundTrips float64 `json:"round_trips_per_op,omitempty"`
+	// ServerMicros is Redis's own time per operation in microseconds (INFO
+	// commandstats: the usec of the operation's top-level commands, which
+	// for a script include the commands it calls), where measured.
+	ServerMicros float64 `json:"server_usec_per_op,omitempty"`
 }
 
-// measure runs op from g goroutines for d and returns operations per second.
-func measure(g int, d time.Duration, op func(i int) error) (float64, error) {
+// measure runs op from g goroutines for d and returns operations per second
+// and how many operations ran.
+func measure(g int, d time.Duration, op func(i int) error) (float64, int64, error) {
 	var n atomic.Int64
 	var firstErr atomic.Value
 	stop := time.Now().Add(d)
@@ -56,9 +61,9 @@ func measure(g int, d time.Duration, op func(i int) error) (float64, error) {
 	}
 	wg.Wait()
 	if err, ok := firstErr.Load().(error); ok {
-		return 0, err
+		return 0, 0, err
 	}
-	return float64(n.Load()) / time.Since(start).Seconds(), nil
+	return float64(n.Load()) / time.Since(start).Seconds(), n.Load(), nil
 }
 
 // benchPeers returns n peers stamped now, so that their usernames resolve
@@ -133,7 +138,11 @@ func (c *cli) bench(ctx context.Context, args []string) error {
 	defer b.deleteAll()
 	fmt.Fprintf(c.errOut, "bench on %s, %d CPUs, %v per measurement\n", where, runtime.NumCPU(), dur)
 
-	s, err := b.open("bench", false)
+	s, err := b.open("bench", false) // 10000 peers, for lookups
+	if err != nil {
+		return err
+	}
+	w, err := b.open("bench-writes", false) // grows with the write measurements
 	if err != nil {
 		return err
 	}
@@ -141,7 +150,7 @@ func (c *cli) bench(ctx context.Context, args []string) error {
 		b.rawRoundTrip,
 		b.rawHGet,
 		b.rawWrite,
-		func() error { return b.updatePeers(s) },
+		func() error { return b.updatePeers(w) },
 		func() error { return b.lookups(s) },
 		b.ownerCache,
 		b.stream,
@@ -173,8 +182,8 @@ type bencher struct {
 
 	rows     []benchRow
 	raw      map[int]float64    // the raw HGETALL rate per goroutine count
-	rawPeers float64            // the raw same-layout write rate, peers/s
-	rawGet   float64            // the raw HGET round-trip rate (1 goroutine)
+	rawPeers float64            // the raw write rate (one HSET of 1000 new rows), peers/s
+	rawGet   map[int]float64    // the raw HGET rate per goroutine count
 	trips    *redisutil.Counter // counts the client's round trips
 	stores   []*redisstore.Store
 }
@@ -189,8 +198,9 @@ func (b *bencher) deleteAll() {
 }
 
 const (
-	rawRoundTripOp = "raw HGETALL (round trip)"
-	rawWriteOp     = "raw HSET, 1000 peers, same layout"
+	rawRoundTripOp    = "raw HGETALL (round trip)"
+	rawWriteOp        = "raw HSET of 1000 new rows into one hash"
+	rawIndexedWriteOp = "raw HSET of 1000 new rows + username and phone indexes"
 )
 
 func (b *bencher) add(r benchRow) {
@@ -229,7 +239,7 @@ func (b *bencher) rawRoundTrip() error {
 	defer b.client.Del(b.ctx, key)
 	b.raw = map[int]float64{}
 	for _, g := range []int{1, 8, 64} {
-		v, err := measure(g, b.dur, func(int) error { return b.client.HGetAll(b.ctx, key).Err() })
+		v, _, err := measure(g, b.dur, func(int) error { return b.client.HGetAll(b.ctx, key).Err() })
 		if err != nil {
 			return err
 		}
@@ -239,58 +249,113 @@ func (b *bencher) rawRoundTrip() error {
 	return nil
 }
 
-// rawWrite is the baseline of batched writes: the cheapest raw commands that
-// store 1000 peers in the store's own layout (keys.go): one HSET of 1000
-// id -> row pairs into the peers hash, one of the usernames into the
-// username index and one of the phones into the phone index, pipelined in
-// one round trip. No validation, no fencing, no reading of old rows.
+// rawWrite measures the baseline of batched writes: the cheapest raw
+// command that stores 1000 new peers' rows in the store's own shape, one
+// HSET of 1000 id -> row pairs into one hash (keys.go), new ids every call
+// like the store's measurement; and, for reference, the same with the
+// username and phone indexes (three HSETs pipelined in one round trip). No
+// validation, no fencing, no reading of old rows.
 func (b *bencher) rawWrite() error {
-	peers := benchPeers(1000, 0)
 	base := b.prefix + ":{raw}:"
-	var rows, names, phones []any
-	for _, p := range peers {
-		id := strconv.FormatInt(p.ID, 10)
-		rows = append(rows, id, fmt.Sprintf("user|%d|%s|%s||%d", p.AccessHash.V, strings.Join(p.Usernames, " "), p.PhoneNumber, p.LastUpdateOn))
-		for _, u := range p.Usernames {
-			names = append(names, u, id)
+	defer b.client.Del(b.ctx, base+"p", base+"u", base+"ph", base+"p2")
+	for _, indexed := range []bool{false, true} {
+		var next int64
+		before := b.serverStats()
+		v, n, err := measure(1, b.dur, func(int) error {
+			peers := benchPeersFrom(next, 1000)
+			next += 1000
+			var rows, names, phones []any
+			for _, p := range peers {
+				id := strconv.FormatInt(p.ID, 10)
+				rows = append(rows, id, fmt.Sprintf("user|%d|%s|%s||%d", p.AccessHash.V, strings.Join(p.Usernames, " "), p.PhoneNumber, p.LastUpdateOn))
+				for _, u := range p.Usernames {
+					names = append(names, u, id)
+				}
+				if p.PhoneNumber != "" {
+					phones = append(phones, p.PhoneNumber, id)
+				}
+			}
+			if !indexed {
+				return b.client.HSet(b.ctx, base+"p", rows...).Err()
+			}
+			pipe := b.client.Pipeline()
+			pipe.HSet(b.ctx, base+"p2", rows...)
+			pipe.HSet(b.ctx, base+"u", names...)
+			pipe.HSet(b.ctx, base+"ph", phones...)
+			_, err := pipe.Exec(b.ctx)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		r := benchRow{Op: rawWriteOp, Goroutines: 1, PerSec: v * 1000, Unit: "peer", ServerMicros: b.serverMicros(before, float64(n), "hset")}
+		if indexed {
+			r.Op, r.Baseline, r.Ratio = rawIndexedWriteOp, rawWriteOp, v*1000/b.rawPeers
+		} else {
+			b.rawPeers = r.PerSec
+		}
+		b.add(r)
+	}
+	return nil
+}
+
+// benchPeersFrom returns n peers with ids from 1+first, 80% with a
+// username and 30% with a phone, stamped now.
+func benchPeersFrom(first int64, n int) []storage.Peer {
+	peers := benchPeers(n, 0)
+	for i := range peers {
+		p := &peers[i]
+		p.ID += first
+		k := p.ID - 1
+		p.AccessHash = storage.Some(p.ID * 2654435761)
+		if p.Usernames != nil {
+			p.Usernames = []string{"user_" + strconv.FormatInt(k, 10)}
 		}
 		if p.PhoneNumber != "" {
-			phones = append(phones, p.PhoneNumber, id)
+			p.PhoneNumber = strconv.FormatInt(15550000000+k, 10)
 		}
 	}
-	defer b.client.Del(b.ctx, base+"p", base+"u", base+"ph")
-	v, err := measure(1, b.dur, func(int) error {
-		pipe := b.client.Pipeline()
-		pipe.HSet(b.ctx, base+"p", rows...)
-		pipe.HSet(b.ctx, base+"u", names...)
-		pipe.HSet(b.ctx, base+"ph", phones...)
-		_, err := pipe.Exec(b.ctx)
-		return err
+	return peers
+}
+
+// updatePeers measures UpdatePeers of one changed peer (against one raw
+// HGET round trip) and of 100, 1000 and 10000 new peers a call, and 1000
+// known peers again (against one raw HSET of 1000 new rows), each with the
+// server's time per call (INFO commandstats).
+func (b *bencher) updatePeers(s *redisstore.Store) error {
+	one := benchPeers(1, 0)[0]
+	before := b.serverStats()
+	v, n, err := measure(1, b.dur, func(i int) error {
+		one.AccessHash = storage.Some(int64(i)) // changed every call
+		return s.UpdatePeers(b.ctx, []storage.Peer{one})
 	})
 	if err != nil {
 		return err
 	}
-	b.rawPeers = v * 1000
-	b.add(benchRow{Op: rawWriteOp, Goroutines: 1, PerSec: b.rawPeers, Unit: "peer"})
-	return nil
-}
-
-// updatePeers measures UpdatePeers at 1, 100, 1000 and 10000 peers a call,
-// rewriting existing peers (alternating access hashes).
-func (b *bencher) updatePeers(s *redisstore.Store) error {
-	for _, n := range []int{1, 100, 1000, 10000} {
-		batches := [2][]storage.Peer{benchPeers(n, 1), benchPeers(n, 2)}
-		v, err := measure(1, b.dur, func(i int) error { return s.UpdatePeers(b.ctx, batches[i%2]) })
+	b.add(benchRow{Op: "UpdatePeers(1), a changed peer", Goroutines: 1, PerSec: v, Unit: "peer", Baseline: rawHGetOp,
+		Ratio: v / b.rawGet[1], MeanLatency: latency(v, 1), ServerMicros: b.serverMicros(before, float64(n), "evalsha", "eval")})
+	next := int64(10_000_000)
+	for _, size := range []int{100, 1000, 10000} {
+		before := b.serverStats()
+		v, n, err := measure(1, b.dur, func(int) error {
+			batch := benchPeersFrom(next, size)
+			next += int64(size)
+			return s.UpdatePeers(b.ctx, batch)
+		})
 		if err != nil {
 			return err
 		}
-		r := benchRow{Op: fmt.Sprintf("UpdatePeers(%d)", n), Goroutines: 1, PerSec: v * float64(n), Unit: "peer",
-			Baseline: rawWriteOp, Ratio: v * float64(n) / b.rawPeers}
-		if n == 1 { // one peer per call: a round trip, compared with one raw HGET
-			r.Baseline, r.Ratio, r.MeanLatency = rawHGetOp, v/b.rawGet, latency(v, 1)
-		}
-		b.add(r)
+		b.add(benchRow{Op: fmt.Sprintf("UpdatePeers(%d), new peers", size), Goroutines: 1, PerSec: v * float64(size), Unit: "peer",
+			Baseline: rawWriteOp, Ratio: v * float64(size) / b.rawPeers, ServerMicros: b.serverMicros(before, float64(n), "evalsha", "eval")})
 	}
+	batches := [2][]storage.Peer{benchPeers(1000, 1), benchPeers(1000, 2)}
+	before = b.serverStats()
+	v, n, err = measure(1, b.dur, func(i int) error { return s.UpdatePeers(b.ctx, batches[i%2]) })
+	if err != nil {
+		return err
+	}
+	b.add(benchRow{Op: "UpdatePeers(1000), known peers", Goroutines: 1, PerSec: v * 1000, Unit: "peer",
+		Baseline: rawWriteOp, Ratio: v * 1000 / b.rawPeers, ServerMicros: b.serverMicros(before, float64(n), "evalsha", "eval")})
 	return nil
 }
 
@@ -330,12 +395,25 @@ func (b *bencher) lookups(s *redisstore.Store) error {
 	return nil
 }
 
+// lookup measures one lookup at g goroutines: peer lookups against one raw
+// HGET, the whole session against one raw HGETALL, at the same concurrency.
 func (b *bencher) lookup(op string, s *redisstore.Store, g int, fn func(int) error) error {
-	v, err := measure(g, b.dur, fn)
+	before := b.serverStats()
+	v, n, err := measure(g, b.dur, fn)
 	if err != nil {
 		return err
 	}
-	b.add(benchRow{Op: op, Goroutines: g, PerSec: v, Unit: "op", Baseline: rawRoundTripOp, Ratio: v / b.raw[g], MeanLatency: latency(v, g)})
+	r := benchRow{Op: op, Goroutines: g, PerSec: v, Unit: "op", Baseline: rawHGetOp, Ratio: v / b.rawGet[g], MeanLatency: latency(v, g)}
+	switch {
+	case strings.HasPrefix(op, "Session"):
+		r.Baseline, r.Ratio = rawRoundTripOp, v/b.raw[g]
+		r.ServerMicros = b.serverMicros(before, float64(n), "hgetall")
+	case op == "PeerByID":
+		r.ServerMicros = b.serverMicros(before, float64(n), "hget")
+	case !strings.Contains(op, "cache"):
+		r.ServerMicros = b.serverMicros(before, float64(n), "evalsha", "eval")
+	}
+	b.add(r)
 	return nil
 }
 
@@ -395,18 +473,20 @@ func (b *bencher) memoryPerPeer(n int) error {
 // table prints the rows for people.
 func (b *bencher) table() error {
 	tw := tabwriter.NewWriter(b.c.out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "operation\tgoroutines\tper second\tunit\tmean latency\tvs raw Redis\tround trips\t")
-	fmt.Fprintln(tw, "\t\t\t\t\t(throughput ratio)\tper op\t")
+	fmt.Fprintln(tw, "operation\tgoroutines\tper second\tunit\tmean latency\tserver µs\tvs raw Redis\tround trips\t")
+	fmt.Fprintln(tw, "\t\t\t\t\tper op\t(throughput ratio)\tper op\t")
 	for _, r := range b.rows {
-		ratio := ""
+		ratio, server, trips := "", "", ""
 		if r.Ratio > 0 {
-			ratio = fmt.Sprintf("%.2fx", r.Ratio)
+			ratio = fmt.Sprintf("%.2fx %s", r.Ratio, r.Baseline)
 		}
-		trips := ""
-		if r.RoundTrips > 0 {
+		if r.ServerMicros > 0 {
+			server = fmt.Sprintf("%.1f", r.ServerMicros)
+		}
+		if r.Unit == "update" {
 			trips = fmt.Sprintf("%.2f", r.RoundTrips)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t\n", r.Op, r.Goroutines, r.PerSec, r.Unit, r.MeanLatency, ratio, trips)
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", r.Op, r.Goroutines, r.PerSec, r.Unit, r.MeanLatency, server, ratio, trips)
 	}
 	return tw.Flush()
 }

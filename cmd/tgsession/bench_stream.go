@@ -1,8 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync/atomic"
 
 	"github.com/tgsession/redisstore"
@@ -13,21 +15,78 @@ import (
 // HGET of a peer row, one round trip.
 const rawHGetOp = "raw HGET (round trip)"
 
-// rawHGet measures one HGET of a peer row: the round trip that PeerByID and
-// a single-peer write are compared with.
+// rawHGet measures one HGET of a peer row at 1, 8 and 64 goroutines: the
+// round trip that peer lookups and a single-peer write are compared with.
+// The hash holds the same 10000 rows as the session the lookups read, and
+// the reads pick the same ids.
 func (b *bencher) rawHGet() error {
 	key := b.prefix + ":{raw}:rows"
-	if err := b.client.HSet(b.ctx, key, "12345", "user|-4611686018427387904|user_1|15550000001||1795631487").Err(); err != nil {
+	var rows []any
+	for _, p := range benchPeers(10000, 0) {
+		rows = append(rows, strconv.FormatInt(p.ID, 10), fmt.Sprintf("user|%d|%s|%s||%d", p.AccessHash.V, strings.Join(p.Usernames, " "), p.PhoneNumber, p.LastUpdateOn))
+	}
+	if err := b.client.HSet(b.ctx, key, rows...).Err(); err != nil {
 		return err
 	}
 	defer b.client.Del(b.ctx, key)
-	v, err := measure(1, b.dur, func(int) error { return b.client.HGet(b.ctx, key, "12345").Err() })
-	if err != nil {
-		return err
+	b.rawGet = map[int]float64{}
+	for _, g := range []int{1, 8, 64} {
+		before := b.serverStats()
+		v, n, err := measure(g, b.dur, func(i int) error { return b.client.HGet(b.ctx, key, strconv.Itoa(1+i%10000)).Err() })
+		if err != nil {
+			return err
+		}
+		b.rawGet[g] = v
+		b.add(benchRow{Op: rawHGetOp, Goroutines: g, PerSec: v, Unit: "op", MeanLatency: latency(v, g),
+			ServerMicros: b.serverMicros(before, float64(n), "hget")})
 	}
-	b.rawGet = v
-	b.add(benchRow{Op: rawHGetOp, Goroutines: 1, PerSec: v, Unit: "op", MeanLatency: latency(v, 1)})
 	return nil
+}
+
+// commandStats is INFO commandstats: calls and usec per command name.
+type commandStats map[string][2]float64
+
+// serverStats reads INFO commandstats (nil if the server refuses it: the
+// server-time column is then left empty).
+func (b *bencher) serverStats() commandStats {
+	info, err := b.client.Info(b.ctx, "commandstats").Result()
+	if err != nil {
+		return nil
+	}
+	st := commandStats{}
+	for _, line := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") {
+			continue
+		}
+		var v [2]float64
+		for _, kv := range strings.Split(rest, ",") {
+			k, x, _ := strings.Cut(kv, "=")
+			f, _ := strconv.ParseFloat(x, 64)
+			switch k {
+			case "calls":
+				v[0] = f
+			case "usec":
+				v[1] = f
+			}
+		}
+		st[strings.TrimPrefix(name, "cmdstat_")] = v
+	}
+	return st
+}
+
+// serverMicros returns the server's time per operation since before: the
+// usec of the named top-level commands over ops operations (0 if unknown).
+func (b *bencher) serverMicros(before commandStats, ops float64, cmds ...string) float64 {
+	after := b.serverStats()
+	if before == nil || after == nil || ops <= 0 {
+		return 0
+	}
+	var usec float64
+	for _, c := range cmds {
+		usec += after[c][1] - before[c][1]
+	}
+	return usec / ops
 }
 
 // streamUpdate is one incoming update of a bot: 1-3 users drawn from a
@@ -81,8 +140,9 @@ func (b *bencher) stream() error {
 		b.stores = append(b.stores, s)
 		next := updateStream(42)
 		before := b.trips.RoundTrips()
+		stats := b.serverStats()
 		var updates atomic.Int64
-		v, err := measure(1, b.dur, func(int) error {
+		v, n, err := measure(1, b.dur, func(int) error {
 			u := next()
 			if err := s.UpdatePeers(b.ctx, u); err != nil {
 				return err
@@ -96,7 +156,7 @@ func (b *bencher) stream() error {
 		}
 		trips := float64(b.trips.RoundTrips()-before) / float64(max(updates.Load(), 1))
 		b.add(benchRow{Op: op, Goroutines: 1, PerSec: v, Unit: "update", MeanLatency: latency(v, 1), RoundTrips: trips,
-			Baseline: rawHGetOp, Ratio: v / b.rawGet})
+			Baseline: rawHGetOp, Ratio: v / b.rawGet[1], ServerMicros: b.serverMicros(stats, float64(n), "evalsha", "eval", "hget")})
 	}
 	return nil
 }
