@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/tgsession/redisstore"
 	"github.com/tgsession/redisstore/storage"
@@ -28,7 +29,7 @@ func (b *bencher) rawHGet() error {
 	if err := b.client.HSet(b.ctx, key, rows...).Err(); err != nil {
 		return err
 	}
-	defer b.client.Del(b.ctx, key)
+	b.rawRows = key // kept for interleaved; deleteAll removes it
 	b.rawGet = map[int]float64{}
 	for _, g := range []int{1, 8, 64} {
 		before := b.serverStats()
@@ -41,6 +42,42 @@ func (b *bencher) rawHGet() error {
 			ServerMicros: b.serverMicros(before, float64(n), "hget")})
 	}
 	return nil
+}
+
+// interleaved measures op and one raw HGET of the rows hash (rawHGet) from
+// one goroutine, alternating in 20 slices of b.dur/20 each, so that the
+// machine's drift (a neighbour, the server's own housekeeping) hits both
+// alike. It returns op's rate, the raw rate over the same slices, and how
+// many times op ran.
+func (b *bencher) interleaved(op func(i int) error) (opRate, rawRate float64, n int64, err error) {
+	const slices = 20
+	var opT, rawT time.Duration
+	var rawN int64
+	slice := b.dur / slices
+	for range slices {
+		start := time.Now()
+		_, k, err := measure(1, slice, func(i int) error { return op(int(n) + i) })
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		opT += time.Since(start)
+		n += k
+		start = time.Now()
+		_, k, err = measure(1, slice, func(i int) error {
+			return b.client.HGet(b.ctx, b.rawRows, strconv.Itoa(1+(int(rawN)+i)%10000)).Err()
+		})
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		rawT += time.Since(start)
+		rawN += k
+	}
+	return float64(n) / opT.Seconds(), float64(rawN) / rawT.Seconds(), n, nil
+}
+
+// rawHGetInterleaved names the baseline of a row measured with interleaved.
+func rawHGetInterleaved(rate float64) string {
+	return fmt.Sprintf("raw HGET, interleaved (%s)", latency(rate, 1))
 }
 
 // commandStats is INFO commandstats: calls and usec per command name.
