@@ -29,7 +29,8 @@ func layoutError(stored string) error {
 }
 
 // encodeSession returns field/value pairs for set_fields.lua; "" is NULL.
-func encodeSession(s storage.Session, which storage.Field) []any {
+// authKey is the auth key's stored form (Store.sealAuthKey), "" for none.
+func encodeSession(s storage.Session, which storage.Field, authKey string) []any {
 	var out []any
 	add := func(f storage.Field, name, v string) {
 		if which.Has(f) {
@@ -39,11 +40,7 @@ func encodeSession(s storage.Session, which storage.Field) []any {
 	add(storage.FieldDCID, "dc_id", nullInt(s.DCID.V, s.DCID.Valid))
 	add(storage.FieldAPIID, "api_id", nullInt(s.APIID.V, s.APIID.Valid))
 	add(storage.FieldTestMode, "test_mode", nullBool(s.TestMode))
-	ak := ""
-	if s.AuthKey != nil {
-		ak = authKeyRaw + string(s.AuthKey)
-	}
-	add(storage.FieldAuthKey, "auth_key", ak)
+	add(storage.FieldAuthKey, "auth_key", authKey)
 	add(storage.FieldDate, "date", strconv.FormatInt(s.Date, 10))
 	add(storage.FieldUserID, "user_id", nullInt(s.UserID.V, s.UserID.Valid))
 	add(storage.FieldIsBot, "is_bot", nullBool(s.IsBot))
@@ -67,7 +64,9 @@ func nullBool(v storage.Null[bool]) string {
 	return "0"
 }
 
-func decodeSession(m map[string]string) (storage.Session, error) {
+// decodeSession reads the session hash; openAuthKey turns the stored auth
+// key into the key (Store.openAuthKey).
+func decodeSession(m map[string]string, openAuthKey func(string) (storage.AuthKey, error)) (storage.Session, error) {
 	var s storage.Session
 	if v := m["layout"]; v != strconv.Itoa(LayoutVersion) {
 		return s, layoutError(v)
@@ -83,13 +82,13 @@ func decodeSession(m map[string]string) (storage.Session, error) {
 	field("dc_id", func(v string) error { return parseNull(v, 32, &s.DCID) })
 	field("api_id", func(v string) error { return parseNull(v, 64, &s.APIID) })
 	field("test_mode", func(v string) error { return parseBool(v, &s.TestMode) })
-	field("auth_key", func(v string) error {
-		if !strings.HasPrefix(v, authKeyRaw) {
-			return fmt.Errorf("%w: the auth key is stored in a form this code does not read (not %q): written by a newer tgsession, or changed by hand", storage.ErrLayoutVersion, authKeyRaw)
+	if v, ok := m["auth_key"]; ok {
+		k, kerr := openAuthKey(v)
+		if kerr != nil {
+			return s, kerr
 		}
-		s.AuthKey = storage.AuthKey(v[len(authKeyRaw):])
-		return s.AuthKey.Validate()
-	})
+		s.AuthKey = k
+	}
 	field("date", func(v string) error {
 		d, perr := strconv.ParseInt(v, 10, 64)
 		s.Date = d

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 	"github.com/tgsession/redisstore"
+	"github.com/tgsession/redisstore/keyring"
 	"github.com/tgsession/redisstore/lock"
 	"github.com/tgsession/redisstore/storage"
 )
@@ -88,4 +90,30 @@ func ExampleListSessions() {
 	names, _ := redisstore.ListSessions(ctx, client, "tenant-7")
 	fmt.Println(len(names))
 	// Output: 2
+}
+
+// With Options.Keys the auth key is encrypted before it reaches Redis
+// (package keyring); reads decrypt it with whichever keyring key sealed it.
+func ExampleStore_AuthKeyStorage() {
+	ctx := context.Background()
+	m := miniredis.NewMiniRedis()
+	_ = m.Start()
+	defer m.Close()
+	client := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer client.Close()
+
+	line, _ := keyring.Generate("k2026a") // tgsession keygen; keep the file 0600
+	ring, err := keyring.Parse(strings.NewReader(line + "\n"))
+	if err != nil {
+		panic(err)
+	}
+	store, _ := redisstore.New(client, "acct", redisstore.Options{Mode: redisstore.Unfenced, Keys: ring})
+	_ = store.Open(ctx)
+	_ = store.SetAuthKey(ctx, make(storage.AuthKey, storage.AuthKeySize))
+
+	how, _ := store.AuthKeyStorage(ctx)
+	stored := client.HGet(ctx, "tgsession:{acct}:s", "auth_key").Val()
+	key, _ := store.AuthKey(ctx)
+	fmt.Println(how, strings.HasPrefix(stored, "gcm1:k2026a:"), len(key))
+	// Output: encrypted (k2026a) true 256
 }

@@ -36,7 +36,8 @@ const LayoutVersion = 2
 // api_id, test_mode, auth_key, date, user_id, is_bot; a NULL field is absent.
 // Integers are exact decimal strings, kept as strings inside Lua (Lua numbers
 // are doubles); booleans are "0" or "1". auth_key is an envelope: "raw:" and
-// the 256 key bytes (authKeyRaw); any other form is refused, not misread.
+// the 256 key bytes, or with Options.Keys "gcm1:" and package keyring's
+// AES-256-GCM envelope (authkey.go); any other form is refused, not misread.
 //
 // A peer row is "type|access_hash|usernames|phone|min|last_update_on": type is
 // one of Hydrogram's five type names; access_hash decimal or "" for NULL;

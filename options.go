@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/tgsession/redisstore/keyring"
 	"github.com/tgsession/redisstore/lock"
 )
 
@@ -92,6 +93,16 @@ type Options struct {
 	// which of two peers listing one username holds it, and username expiry
 	// (storage.UsernameTTL, 8 hours; keep RefreshWindow well below it).
 	RefreshWindow time.Duration
+
+	// Keys, when set, encrypts the auth key before it is sent to Redis
+	// (package keyring: AES-256-GCM with the provider's current key, bound to
+	// the prefix, the session name and the field), so Redis, its replicas,
+	// dumps, AOF files, MONITOR and command hooks only see ciphertext. Stored
+	// keys are read whichever key of the provider sealed them; plaintext ones
+	// (written without Keys) stay readable and are encrypted on their next
+	// write. Without Keys, reading an encrypted key fails with an error
+	// wrapping keyring.ErrUnknownKey that names the key ID it needs.
+	Keys keyring.KeyProvider
 
 	// Prefix is the key prefix (default DefaultPrefix), e.g. one per tenant.
 	// It must not contain '{' or '}'.

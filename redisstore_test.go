@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -20,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/tgsession/redisstore/internal/redistest"
 	"github.com/tgsession/redisstore/internal/redisutil"
+	"github.com/tgsession/redisstore/keyring"
 	"github.com/tgsession/redisstore/lock"
 	"github.com/tgsession/redisstore/storage"
 	"github.com/tgsession/redisstore/storage/storagetest"
@@ -171,6 +173,15 @@ func uniqueName() string {
 	return fmt.Sprintf("%s|%d", hostileNames[int(n)%len(hostileNames)], n)
 }
 
+// testKeyring is a fixed two-key keyring ("t2" current, "t1" older).
+func testKeyring() *keyring.Keyring {
+	r, err := keyring.New([]string{"t2", "t1"}, [][]byte{bytes.Repeat([]byte{2}, 32), bytes.Repeat([]byte{1}, 32)})
+	if err != nil {
+		panic(err)
+	}
+	return r
+}
+
 // TestConformance runs the storagetest suite on miniredis and a real
 // redis-server, each both Unfenced and with a lease (every write fenced).
 func TestConformance(t *testing.T) {
@@ -182,6 +193,8 @@ func TestConformance(t *testing.T) {
 		{"lease", Options{Mode: Leased, Lease: lock.Options{TTL: 10 * time.Second}}},
 		// A small cache, so the suite also runs through evictions.
 		{"lease+cache", Options{Mode: Leased, Lease: lock.Options{TTL: 10 * time.Second}, CacheSize: 50}},
+		// Auth keys encrypted at rest (package keyring).
+		{"lease+keys", Options{Mode: Leased, Lease: lock.Options{TTL: 10 * time.Second}, Keys: testKeyring()}},
 	}
 	for _, b := range deploymentBackends() {
 		t.Run(b.name, func(t *testing.T) {

@@ -60,13 +60,17 @@ type replacement struct {
 // setFields writes every field of v into the staged session hash (creating
 // it with the layout) and renews the staged keys' TTL.
 func (r *replacement) setFields(ctx context.Context, v storage.Session) error {
+	ak, err := r.s.sealAuthKey(ctx, v.AuthKey) // before anything is written
+	if err != nil {
+		return r.s.fail("replace", err)
+	}
 	pipe := r.s.rdb.Pipeline() // not MULTI: the renew below sets the TTL again; the ACL needs no multi/exec
 	pipe.HSet(ctx, r.staged.session, "layout", LayoutVersion)
 	pipe.PExpire(ctx, r.staged.session, stageTTL)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return r.s.failWrite("replace", err)
 	}
-	if err := r.s.failWrite("replace", setFieldsCall(r.staged, r.token, v, storage.AllFields).run(ctx, r.s.rdb).Err()); err != nil {
+	if err := r.s.failWrite("replace", setFieldsCall(r.staged, r.token, v, storage.AllFields, ak).run(ctx, r.s.rdb).Err()); err != nil {
 		return err
 	}
 	return r.renew(ctx, true)

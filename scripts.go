@@ -82,9 +82,9 @@ func openCall(k keys, create bool, token string) call {
 
 // setFieldsCall runs lua/set_fields.lua: KEYS session, lease, applied
 // writes; ARGV layout, token, a fresh write id, then field/value pairs for the
-// fields of v named by which.
-func setFieldsCall(k keys, token string, v storage.Session, which storage.Field) call {
-	args := append([]any{LayoutVersion, token, writeID()}, encodeSession(v, which)...)
+// fields of v named by which (authKey is the auth key's stored form).
+func setFieldsCall(k keys, token string, v storage.Session, which storage.Field, authKey string) call {
+	args := append([]any{LayoutVersion, token, writeID()}, encodeSession(v, which, authKey)...)
 	return call{scriptSetFields, []string{k.session, k.lease, k.applied}, args}
 }
 

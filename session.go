@@ -30,7 +30,7 @@ func (s *Store) Session(ctx context.Context) (storage.Session, error) {
 	if len(m) == 0 {
 		return storage.Session{}, s.fail("read session", storage.ErrSessionNotFound)
 	}
-	sess, err := decodeSession(m)
+	sess, err := decodeSession(m, func(v string) (storage.AuthKey, error) { return s.openAuthKey(ctx, v) })
 	if err == nil && c != nil {
 		c.fillSession(gen, sess)
 	}
@@ -66,7 +66,11 @@ func (s *Store) setFields(ctx context.Context, token string, v storage.Session, 
 		s.cache.invalidateSession()
 		defer s.cache.invalidateSession() // also after: a read racing the write must not refill
 	}
-	c := setFieldsCall(s.keys, token, v, which)
+	ak, err := s.sealAuthKey(ctx, v.AuthKey)
+	if err != nil {
+		return s.fail("write session", err)
+	}
+	c := setFieldsCall(s.keys, token, v, which, ak)
 	if s.opts.Durability.Replicas > 0 && which&(storage.FieldAuthKey|storage.FieldDCID) != 0 {
 		return s.durable(ctx, "write session", c)
 	}

@@ -42,9 +42,14 @@ func openSession(ctx context.Context, f flags, name string, existing bool) (*red
 	if err != nil {
 		return nil, nil, exitError{2, err}
 	}
+	keys, err := f.keys()
+	if err != nil {
+		client.Close()
+		return nil, nil, err
+	}
 	// Creating is only ever asked by an import, which restores a lost session.
 	s, err := redisstore.New(client, name, redisstore.Options{Mode: redisstore.Unfenced, Prefix: f.prefix, Clock: f.clock,
-		OpenExisting: existing, RecreateLost: !existing})
+		OpenExisting: existing, RecreateLost: !existing, Keys: keys})
 	if err != nil {
 		client.Close()
 		return nil, nil, exitError{2, err}
@@ -238,7 +243,12 @@ func importTarget(ctx context.Context, f flags, name string, force bool) (*redis
 	if err != nil {
 		return nil, nil, exitError{2, err}
 	}
-	st, err := redisstore.New(client, name, redisstore.Options{Mode: redisstore.Unfenced, Prefix: f.prefix, Clock: f.clock, OpenExisting: true})
+	keys, err := f.keys()
+	if err != nil {
+		client.Close()
+		return nil, nil, err
+	}
+	st, err := redisstore.New(client, name, redisstore.Options{Mode: redisstore.Unfenced, Prefix: f.prefix, Clock: f.clock, OpenExisting: true, Keys: keys})
 	if err != nil {
 		client.Close()
 		return nil, nil, exitError{2, err}
@@ -304,6 +314,10 @@ func (c *cli) exportCmd(ctx context.Context, args []string) error {
 		fs.StringVar(&dcAddr, "dc-addr", "", "telethon: the DC's ip:port (default: Telegram's address for the session's DC)")
 		fs.BoolVar(&force, "force", false, "overwrite an existing --file")
 	}, func(f flags, name string, st *redisstore.Store, _ redis.UniversalClient) error {
+		// Hydrogram needs the plain key: say so when it was stored encrypted.
+		if how, err := st.AuthKeyStorage(ctx); err == nil && strings.HasPrefix(how, "encrypted") {
+			defer fmt.Fprintf(c.errOut, "tgsession export: note: the auth key is stored %s and was decrypted: the export holds it in plaintext; keep it like a password\n", how)
+		}
 		if file != "" {
 			n, err := c.exportFile(ctx, f, st, file, force)
 			if err != nil {
@@ -397,20 +411,23 @@ type info struct {
 	// NameBase64 is the name's exact bytes (standard base64) when it is not
 	// valid UTF-8: JSON strings cannot carry such bytes, and "name" then has
 	// them replaced by U+FFFD, so two names could print alike.
-	NameBase64 string  `json:"name_base64,omitempty"`
-	Missing    bool    `json:"missing,omitempty"`
-	Error      string  `json:"error,omitempty"` // why the session could not be read (ls goes on)
-	DCID       *int    `json:"dc_id"`
-	APIID      *int64  `json:"api_id"`
-	TestMode   *bool   `json:"test_mode"`
-	UserID     *int64  `json:"user_id"`
-	IsBot      *bool   `json:"is_bot"`
-	Date       int64   `json:"date"`
-	AuthKeyID  string  `json:"auth_key_id"`
-	Peers      int64   `json:"peers"`
-	Owner      *string `json:"owner"`
-	OwnerPID   int     `json:"owner_pid,omitempty"`
-	LeaseLeftS float64 `json:"lease_left_s,omitempty"`
+	NameBase64 string `json:"name_base64,omitempty"`
+	Missing    bool   `json:"missing,omitempty"`
+	Error      string `json:"error,omitempty"` // why the session could not be read (ls goes on)
+	DCID       *int   `json:"dc_id"`
+	APIID      *int64 `json:"api_id"`
+	TestMode   *bool  `json:"test_mode"`
+	UserID     *int64 `json:"user_id"`
+	IsBot      *bool  `json:"is_bot"`
+	Date       int64  `json:"date"`
+	AuthKeyID  string `json:"auth_key_id"`
+	// AuthKeyStorage is how Redis holds the key: "plaintext",
+	// "encrypted (KEY ID)", or "" when there is none.
+	AuthKeyStorage string  `json:"auth_key_storage"`
+	Peers          int64   `json:"peers"`
+	Owner          *string `json:"owner"`
+	OwnerPID       int     `json:"owner_pid,omitempty"`
+	LeaseLeftS     float64 `json:"lease_left_s,omitempty"`
 }
 
 func ptr[T any](n storage.Null[T]) *T {
@@ -420,12 +437,16 @@ func ptr[T any](n storage.Null[T]) *T {
 	return &n.V
 }
 
-func describe(ctx context.Context, client redis.UniversalClient, prefix, name string) (info, error) {
+func describe(ctx context.Context, client redis.UniversalClient, f flags, name string) (info, error) {
 	i := info{Name: name}
 	if !utf8.ValidString(name) {
 		i.NameBase64 = base64.StdEncoding.EncodeToString([]byte(name))
 	}
-	s, err := redisstore.New(client, name, redisstore.Options{Mode: redisstore.Unfenced, Prefix: prefix, OpenExisting: true})
+	keys, err := f.keys()
+	if err != nil {
+		return i, err
+	}
+	s, err := redisstore.New(client, name, redisstore.Options{Mode: redisstore.Unfenced, Prefix: f.prefix, OpenExisting: true, Keys: keys})
 	if err != nil {
 		return i, err
 	}
@@ -437,6 +458,9 @@ func describe(ctx context.Context, client redis.UniversalClient, prefix, name st
 		return i, err
 	}
 	defer s.Close()
+	if i.AuthKeyStorage, err = s.AuthKeyStorage(ctx); err != nil {
+		return i, err
+	}
 	sess, err := s.Session(ctx)
 	if err != nil {
 		return i, err
@@ -493,7 +517,7 @@ func (c *cli) ls(ctx context.Context, args []string) error {
 	var all []info
 	unreadable := 0
 	for _, n := range names {
-		i, err := describe(ctx, client, f.prefix, n)
+		i, err := describe(ctx, client, f, n)
 		if err != nil {
 			// One bad session must not hide the others: mark it and go on.
 			i = info{Name: n, NameBase64: i.NameBase64, Error: err.Error()}
@@ -536,7 +560,7 @@ func (c *cli) show(ctx context.Context, args []string) error {
 		return err
 	}
 	defer client.Close()
-	i, err := describe(ctx, client, f.prefix, pos[0])
+	i, err := describe(ctx, client, f, pos[0])
 	if err != nil {
 		return err
 	}
@@ -553,7 +577,7 @@ func (c *cli) show(ctx context.Context, args []string) error {
 	}
 	key := "NULL"
 	if i.AuthKeyID != "" {
-		key = "id " + i.AuthKeyID + " (fingerprint; the key itself is never shown)"
+		key = "id " + i.AuthKeyID + " (fingerprint; the key itself is never shown), " + i.AuthKeyStorage
 	}
 	owner := "nobody"
 	if i.Owner != nil {

@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/tgsession/redisstore"
+	"github.com/tgsession/redisstore/keyring"
 )
 
 func main() {
@@ -57,11 +58,16 @@ commands:
   peers     NAME --id N | --username U | --phone P
   rm        NAME [--yes]
   unlock    NAME [--yes] [--force]
+  keygen    [--id ID]   print a new keyring line "ID BASE64" (32 random bytes)
+  rekey     NAME... | --all [--wait 30s]
+            re-encrypt stored auth keys with the keyring's current key (plaintext
+            ones too); refuses a session a worker owns unless --wait
   workers   the live fleet workers (package fleet): capacity and sessions held
   bench     [--redis URL] [--duration 1s] [--memory-peers 1000000] [--json]
             the store's speed and memory against raw Redis on the same server
 
-common flags: --redis URL (default $REDIS_URL), --prefix P (default "` + redisstore.DefaultPrefix + `"), --json
+common flags: --redis URL (default $REDIS_URL), --prefix P (default "` + redisstore.DefaultPrefix + `"), --json,
+  --keyring PATH (default $TGSESSION_KEYRING): encrypt auth keys at rest (see keygen)
 
 ` + connectHelp
 
@@ -106,6 +112,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		"unlock":      c.unlock,
 		"workers":     c.workers,
 		"bench":       c.bench,
+		"keygen":      c.keygen,
+		"rekey":       c.rekey,
 	}
 	switch args[0] {
 	case "help", "-h", "--help":
@@ -131,11 +139,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 // flags are the flags every command takes.
 type flags struct {
-	redis  string
-	prefix string
-	json   bool
-	tls    tlsFiles
-	now    nowFlag // hidden: the clock, for tests
+	redis   string
+	prefix  string
+	json    bool
+	tls     tlsFiles
+	now     nowFlag // hidden: the clock, for tests
+	keyring string  // --keyring, default $TGSESSION_KEYRING
+	// keys returns the keyring (nil without --keyring); set by flagSet,
+	// loaded once.
+	keys func() (keyring.KeyProvider, error)
 }
 
 // nowFlag is the hidden --now flag: the time the command takes as "now"
@@ -186,6 +198,17 @@ func (c *cli) flagSet(f *flags, synopsis string) *flag.FlagSet {
 	fs.StringVar(&f.tls.cert, "tls-cert", "", "TLS: client certificate (PEM file), with --tls-key")
 	fs.StringVar(&f.tls.key, "tls-key", "", "TLS: client private key (PEM file), with --tls-cert")
 	fs.Var(&f.now, "now", "(tests) the time taken as now: unix seconds or RFC 3339")
+	fs.StringVar(&f.keyring, "keyring", os.Getenv("TGSESSION_KEYRING"), "keyring file for auth keys encrypted at rest (default $TGSESSION_KEYRING): one \"ID BASE64\" per line, the current key first")
+	var ring keyring.KeyProvider
+	var ringErr error
+	loaded := false
+	f.keys = func() (keyring.KeyProvider, error) {
+		if !loaded {
+			loaded = true
+			ring, ringErr = c.loadKeyring(f.keyring)
+		}
+		return ring, ringErr
+	}
 	fs.Usage = func() {
 		fmt.Fprintf(c.errOut, "usage: tgsession %s %s\n\nflags:\n", c.command, synopsis)
 		shown := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
@@ -198,6 +221,22 @@ func (c *cli) flagSet(f *flags, synopsis string) *flag.FlagSet {
 		shown.PrintDefaults()
 	}
 	return fs
+}
+
+// loadKeyring reads a keyring file ("" is none), warning when others may
+// read it.
+func (c *cli) loadKeyring(path string) (keyring.KeyProvider, error) {
+	if path == "" {
+		return nil, nil
+	}
+	r, err := keyring.Load(path)
+	if err != nil {
+		return nil, exitError{2, err}
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		fmt.Fprintf(c.errOut, "tgsession: warning: keyring %s is readable by others (mode %04o): chmod 600 it\n", path, fi.Mode().Perm())
+	}
+	return r, nil
 }
 
 // parse parses flags that may come before or after positional arguments and

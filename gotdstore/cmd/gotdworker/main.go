@@ -12,6 +12,9 @@
 //	REDIS_URL=redis://127.0.0.1:6379/0 TG_APP_ID=12345 TG_APP_HASH=0123abcd... \
 //	TG_BOT_TOKEN=123:ABC... go run ./cmd/gotdworker -session mybot
 //
+// With TGSESSION_KEYRING set to a keyring file (tgsession keygen), the auth
+// key is stored encrypted (redisstore.Options.Keys).
+//
 // The offline proof of the same wiring is gotdstore's end-to-end tests, on
 // gotd's in-process Telegram server.
 package main
@@ -34,6 +37,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/tgsession/redisstore"
 	"github.com/tgsession/redisstore/gotdstore"
+	"github.com/tgsession/redisstore/keyring"
 	"github.com/tgsession/redisstore/lock"
 )
 
@@ -62,8 +66,16 @@ func run(ctx context.Context, name, prefix string) error {
 	defer rdb.Close()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 
-	st, err := redisstore.New(rdb, name, redisstore.Options{Mode: redisstore.Leased, Prefix: prefix, Logger: logger,
-		Lease: lock.Options{WorkerID: fmt.Sprintf("gotdworker-%d", os.Getpid())}})
+	opts := redisstore.Options{Mode: redisstore.Leased, Prefix: prefix, Logger: logger,
+		Lease: lock.Options{WorkerID: fmt.Sprintf("gotdworker-%d", os.Getpid())}}
+	if path := os.Getenv("TGSESSION_KEYRING"); path != "" { // auth keys encrypted at rest
+		ring, err := keyring.Load(path)
+		if err != nil {
+			return err
+		}
+		opts.Keys = ring
+	}
+	st, err := redisstore.New(rdb, name, opts)
 	if err != nil {
 		return err
 	}
