@@ -291,6 +291,7 @@ func Acquire(ctx context.Context, client redis.UniversalClient, key string, opts
 	}
 	released := sub.Channel()
 	var lastErr error
+	seenHeld := false
 	for {
 		l, err := try(ctx, client, key, o)
 		if err == nil {
@@ -301,13 +302,16 @@ func Acquire(ctx context.Context, client redis.UniversalClient, key string, opts
 		}
 		wait := o.PollInterval
 		if errors.Is(err, ErrHeld) {
+			seenHeld = true
 			if ttl, terr := client.PTTL(ctx, key).Result(); terr == nil && ttl > 0 && ttl < wait {
 				wait = ttl + time.Millisecond
 			} else if terr == nil && ttl <= 0 && ttl != -1 {
 				wait = time.Millisecond // gone already
 			}
 		} else {
-			lastErr = err
+			if ctx.Err() == nil { // not the deadline striking during the attempt
+				lastErr = err
+			}
 			redisutil.ReloadOnFailover(client, err)
 			if o.Logger != nil {
 				o.Logger.Warn("lock: acquiring failed, retrying", "key", key, "err", err, "retry_in", wait)
@@ -319,6 +323,9 @@ func Acquire(ctx context.Context, client redis.UniversalClient, key string, opts
 			timer.Stop()
 			if lastErr != nil {
 				return nil, fmt.Errorf("lock: waiting for %s: %w (last error: %v)", key, ctx.Err(), lastErr)
+			}
+			if !seenHeld { // the deadline struck during the first attempt
+				return nil, fmt.Errorf("lock: waiting for %s: %w", key, ctx.Err())
 			}
 			return nil, fmt.Errorf("lock: waiting for %s: %w: %w", key, ErrHeld, ctx.Err())
 		case <-released:

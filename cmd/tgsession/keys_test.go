@@ -269,6 +269,14 @@ func TestEncryptedAtRest(t *testing.T) {
 	go func() { time.Sleep(300 * time.Millisecond); owner.Close() }()
 	must(t, tg(t, "", append([]string{"rekey", "s", "--wait", "20s"}, withRing...)...), "rekey --wait")
 
+	// A keyring others can read still works, with a warning.
+	if err := os.Chmod(ring, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := must(t, tg(t, "", append([]string{"show", "s"}, withRing...)...), "show with a 0644 keyring"); !strings.Contains(r.err, "chmod 600") {
+		t.Errorf("a 0644 keyring gave no warning: %q", r.err)
+	}
+
 	// Control: the same checks see a key imported without a keyring.
 	must(t, tg(t, "", append([]string{"import", "plain", "--string-file", strFile, "--force"}, "--redis", "redis://"+srv.Addr, "--prefix", "ctl")...), "control import")
 	time.Sleep(1200 * time.Millisecond)
