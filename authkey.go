@@ -56,11 +56,7 @@ func (s *Store) openAuthKey(ctx context.Context, v string) (storage.AuthKey, err
 	if !keyring.IsEnvelope(v) {
 		return nil, fmt.Errorf("%w: the auth key is stored in a form this code does not read (neither %q nor %q): written by a newer tgsession, or changed by hand", storage.ErrLayoutVersion, authKeyRaw, keyring.Marker)
 	}
-	var p keyring.KeyProvider
-	if s.opts.Keys != nil {
-		p = s.opts.Keys
-	}
-	pt, err := keyring.Open(ctx, p, s.binding(), v)
+	pt, err := keyring.Open(ctx, s.opts.Keys, s.binding(), v)
 	if err != nil {
 		return nil, fmt.Errorf("%w: pass the keyring that holds it (Options.Keys; tgsession --keyring or $TGSESSION_KEYRING)", err)
 	}
