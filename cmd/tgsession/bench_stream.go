@@ -24,7 +24,7 @@ func (b *bencher) rawHGet() error {
 	key := b.prefix + ":{raw}:rows"
 	var rows []any
 	for _, p := range benchPeers(10000, 0) {
-		rows = append(rows, strconv.FormatInt(p.ID, 10), fmt.Sprintf("user|%d|%s|%s||%d", p.AccessHash.V, strings.Join(p.Usernames, " "), p.PhoneNumber, p.LastUpdateOn))
+		rows = append(rows, strconv.FormatInt(p.ID, 10), rawRow(p))
 	}
 	if err := b.client.HSet(b.ctx, key, rows...).Err(); err != nil {
 		return err

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"strings"
 	"time"
@@ -47,19 +46,9 @@ func (c *cli) rekey(ctx context.Context, args []string) error {
 	fs := c.flagSet(&f, "NAME... | --all [--wait 30s]")
 	fs.BoolVar(&all, "all", false, "every session under the prefix")
 	fs.DurationVar(&wait, "wait", 0, "wait up to this long for a worker that owns a session to let it go (default: refuse owned sessions)")
-	var names []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return err
-			}
-			return exitError{2, err}
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		names = append(names, fs.Arg(0))
-		args = fs.Args()[1:]
+	names, err := parse(fs, args, anyPositionals)
+	if err != nil {
+		return err
 	}
 	if all == (len(names) > 0) {
 		return usageErr("name the sessions to rekey, or pass --all")

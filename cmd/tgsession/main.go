@@ -239,8 +239,11 @@ func (c *cli) loadKeyring(path string) (keyring.KeyProvider, error) {
 	return r, nil
 }
 
+// anyPositionals lets parse accept any number of positional arguments.
+const anyPositionals = -1
+
 // parse parses flags that may come before or after positional arguments and
-// checks the number of positionals.
+// checks the number of positionals (anyPositionals: any number).
 func parse(fs *flag.FlagSet, args []string, positionals int) ([]string, error) {
 	var pos []string
 	for {
@@ -256,7 +259,7 @@ func parse(fs *flag.FlagSet, args []string, positionals int) ([]string, error) {
 		pos = append(pos, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
-	if len(pos) != positionals {
+	if positionals != anyPositionals && len(pos) != positionals {
 		return nil, usageErr("want %d argument(s), got %d (%s)\nusage: tgsession %s --help", positionals, len(pos), strings.Join(pos, " "), fs.Name())
 	}
 	return pos, nil
