@@ -44,7 +44,8 @@ const LayoutVersion = 2
 // usernames lower-case [a-z0-9_] names separated by one space, the primary
 // first; phone digits or ""; min "1" or ""; last_update_on unix seconds. No
 // field can contain '|'. encodeRow and decodeRow (codec.go) are its only
-// Go implementation; lua/update_peers.lua writes it from the same argument.
+// Go implementation; lua/update_peers.lua (and lua/update_peer.lua, its
+// single-peer twin) write it from the same argument.
 //
 // The username and phone indexes point at the holder written most recently
 // (greatest last_update_on, ties to the later write); rows of older holders

@@ -38,7 +38,7 @@ func (s *Store) Replace(ctx context.Context) (storage.Replacement, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &replacement{s: s, token: token, staged: s.keys.stage(writeID())}
+	r := &replacement{s: s, token: token, staged: s.keys.stage(randomID())}
 	// The staged session hash carries the layout (the staged writes check
 	// it) and Hydrogram's defaults, like a new session.
 	if err := r.setFields(ctx, storage.NewSession()); err != nil {

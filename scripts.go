@@ -6,6 +6,7 @@ import (
 	"embed"
 	"encoding/base64"
 	"strconv"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/tgsession/redisstore/storage"
@@ -34,12 +35,13 @@ var (
 	scriptOpen        = mustScript("open.lua", "guard.lua")
 	scriptSetFields   = mustScript("set_fields.lua", "guard.lua")
 	scriptUpdatePeers = mustScript("update_peers.lua", "guard.lua")
+	scriptUpdatePeer  = mustScript("update_peer.lua", "guard.lua")
 	scriptPeerByIndex = mustScript("peer_by_index.lua")
 	scriptDelete      = mustScript("delete.lua", "guard.lua")
 	scriptReplace     = mustScript("replace.lua", "guard.lua")
 	scriptUpdateState = mustScript("update_state.lua", "guard.lua")
 	scriptClientData  = mustScript("client_data.lua", "guard.lua")
-	allScripts        = []*redis.Script{scriptOpen, scriptSetFields, scriptUpdatePeers, scriptPeerByIndex, scriptDelete, scriptReplace,
+	allScripts        = []*redis.Script{scriptOpen, scriptSetFields, scriptUpdatePeers, scriptUpdatePeer, scriptPeerByIndex, scriptDelete, scriptReplace,
 		scriptUpdateState, scriptClientData}
 )
 
@@ -89,17 +91,38 @@ func setFieldsCall(k keys, token string, v storage.Session, which storage.Field,
 }
 
 // writeID returns a random id for one script call, so that a client's retry
-// of a write that was applied is recognized (lua/guard.lua).
+// of a write that was applied is recognized (lua/guard.lua). It starts with
+// the wall clock's time, "<seconds>.<microseconds>-", which the script uses
+// as the id's score when it trims the set of applied writes to the newest
+// 1000: an ordering hint, never compared with the store's (injected) clock.
 func writeID() string {
+	now := time.Now()
+	b := make([]byte, 0, 40)
+	b = strconv.AppendInt(b, now.Unix(), 10)
+	b = append(b, '.')
+	us := now.Nanosecond() / 1000
+	for d := 100000; d > 1; d /= 10 { // six digits
+		if us < d {
+			b = append(b, '0')
+		}
+	}
+	b = strconv.AppendInt(b, int64(us), 10)
+	b = append(b, '-')
+	return string(b) + randomID()
+}
+
+// randomID returns 16 random URL-safe characters (96 bits).
+func randomID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// updatePeersCall runs lua/update_peers.lua: KEYS session, peers, username
-// index, phone index, lease, applied writes; ARGV layout, token, a fresh
-// write id, then one "id|row" per peer (the row of codec.go). The peers must
-// be normalized.
+// updatePeersCall runs lua/update_peers.lua (lua/update_peer.lua for a
+// single peer: the same rules and reply, about a quarter less server time):
+// KEYS session, peers, username index, phone index, lease, applied writes;
+// ARGV layout, token, a fresh write id, then one "id|row" per peer (the row
+// of codec.go). The peers must be normalized.
 func updatePeersCall(k keys, token string, peers []storage.Peer) call {
 	args := make([]any, 0, 3+len(peers))
 	args = append(args, strconv.Itoa(LayoutVersion), token, writeID())
@@ -110,7 +133,11 @@ func updatePeersCall(k keys, token string, peers []storage.Peer) call {
 		b = appendRow(b, p)
 		args = append(args, string(b))
 	}
-	return call{scriptUpdatePeers, []string{k.session, k.peers, k.usernames, k.phones, k.lease, k.applied}, args}
+	script := scriptUpdatePeers
+	if len(peers) == 1 {
+		script = scriptUpdatePeer // the same rules, written straight for one peer
+	}
+	return call{script, []string{k.session, k.peers, k.usernames, k.phones, k.lease, k.applied}, args}
 }
 
 // peerByIndexCall runs lua/peer_by_index.lua: KEYS the username index (or

@@ -548,9 +548,14 @@ func testBench(t *testing.T) {
 		if row["per_sec"].(float64) <= 0 {
 			t.Errorf("bench row %v has no measurement", row)
 		}
+		if strings.HasPrefix(row["op"].(string), "Lua floor") {
+			if us, _ := row["server_usec_per_op"].(float64); us <= 0 {
+				t.Errorf("bench row %v: no server time from INFO commandstats", row)
+			}
+		}
 	}
 	for _, want := range []string{"raw HGETALL (round trip)", "raw HGET (round trip)", "raw HSET of 1000 new rows into one hash", "raw HSET of 1000 new rows + username and phone indexes",
-		"UpdatePeers(1), a changed peer", "UpdatePeers(1000), new peers", "UpdatePeers(1000), known peers", "PeerByID",
+		"Lua floor: a script that only HSETs those rows and indexes", "UpdatePeers(1), a changed peer", "UpdatePeers(1000), new peers", "UpdatePeers(1000), known peers", "PeerByID",
 		"PeerByUsername", "PeerByPhoneNumber", "Session (whole load)", "PeerByID, owner cache",
 		"update stream (UpdatePeers + PeerByID)", "update stream, owner cache"} {
 		if !ops[want] {
