@@ -101,12 +101,13 @@ func usedMemory(ctx context.Context, c redis.UniversalClient) (int64, error) {
 func (c *cli) bench(ctx context.Context, args []string) error {
 	var f flags
 	var dur time.Duration
-	var memPeers int
+	var memPeers, streamLen int
 	var yes bool
-	fs := c.flagSet(&f, "--redis URL [--duration 1s] [--memory-peers 1000000] [--yes]")
+	fs := c.flagSet(&f, "--redis URL [--duration 1s] [--memory-peers 1000000] [--stream-updates 100000] [--yes]")
 	fs.BoolVar(&yes, "yes", false, "do not ask before loading --memory-peers into a server that holds other keys")
 	fs.DurationVar(&dur, "duration", time.Second, "how long each measurement runs")
 	fs.IntVar(&memPeers, "memory-peers", 1000000, "peers to load for the memory-per-peer figure (0 skips it)")
+	fs.IntVar(&streamLen, "stream-updates", 100000, "updates of the cached update stream, from a cold cache (its round trips per update fall as the cache warms)")
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -134,7 +135,7 @@ func (c *cli) bench(ctx context.Context, args []string) error {
 	_, _ = rand.Read(run)
 	// Under --prefix, so an ACL that confines the operator to ~PREFIX:* covers the run.
 	b := &bencher{c: c, ctx: ctx, client: client, prefix: f.prefix + ":bench-" + hex.EncodeToString(run), dur: dur, quiet: f.json,
-		trips: &redisutil.Counter{}}
+		streamLen: max(streamLen, 1), trips: &redisutil.Counter{}}
 	client.AddHook(b.trips)
 	defer b.deleteAll()
 	fmt.Fprintf(c.errOut, "bench on %s, %d CPUs, %v per measurement\n", where, runtime.NumCPU(), dur)
@@ -180,6 +181,10 @@ type bencher struct {
 	prefix string // every key of the run is under it
 	dur    time.Duration
 	quiet  bool // no progress lines (--json)
+	// streamLen is how many updates the cached update stream runs (from a
+	// cold cache), whatever the duration: its round trips per update depend
+	// on how many updates ran, not on how fast.
+	streamLen int
 
 	rows     []benchRow
 	raw      map[int]float64    // the raw HGETALL rate per goroutine count

@@ -523,7 +523,7 @@ func testOperatorACL(t *testing.T) {
 		run("", "unlock", "acct", "--yes", "--force")
 		run("", "rm", "acct", "--yes")
 	}
-	r := must(t, tg(t, "", "bench", "--redis", url, "--duration", "20ms", "--memory-peers", "2000", "--json"), "bench as the operator")
+	r := must(t, tg(t, "", "bench", "--redis", url, "--duration", "20ms", "--memory-peers", "2000", "--stream-updates", "200", "--json"), "bench as the operator")
 	if !strings.Contains(r.out, "UpdatePeers(1000)") {
 		t.Errorf("bench as the operator: %s", r.out)
 	}

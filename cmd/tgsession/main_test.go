@@ -537,7 +537,7 @@ func testBench(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Stop()
-	r := must(t, tgEnv(t, []string{"REDIS_URL=redis://" + srv.Addr}, "", "bench", "--duration", "20ms", "--memory-peers", "2000", "--json"), "bench --json")
+	r := must(t, tgEnv(t, []string{"REDIS_URL=redis://" + srv.Addr}, "", "bench", "--duration", "20ms", "--memory-peers", "2000", "--stream-updates", "200", "--json"), "bench --json")
 	var rows []map[string]any
 	if err := json.Unmarshal([]byte(r.out), &rows); err != nil {
 		t.Fatalf("bench --json: %v\n%s", err, r.out)
@@ -557,7 +557,7 @@ func testBench(t *testing.T) {
 	for _, want := range []string{"raw HGETALL (round trip)", "raw HGET (round trip)", "raw HSET of 1000 new rows into one hash", "raw HSET of 1000 new rows + username and phone indexes",
 		"Lua floor: a script that only HSETs those rows and indexes", "UpdatePeers(1), a changed peer", "UpdatePeers(1000), new peers", "UpdatePeers(1000), known peers", "PeerByID",
 		"PeerByUsername", "PeerByPhoneNumber", "Session (whole load)", "PeerByID, owner cache",
-		"update stream (UpdatePeers + PeerByID)", "update stream, owner cache"} {
+		"update stream (UpdatePeers + PeerByID)", "update stream, owner cache (first 200 updates)"} {
 		if !ops[want] {
 			t.Errorf("bench lacks %q", want)
 		}
