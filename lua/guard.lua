@@ -59,7 +59,8 @@ end
 -- scripts.go writeID): it only orders the set for trimming, and reading it
 -- from the id saves the TIME call and its formatting (callgrind: 5k of
 -- the ~210k instructions of a single-peer update_peers.lua). An id without
--- it (an older client's) scores 0 and is trimmed first.
+-- it scores 0 and is trimmed first (older clients send their own scripts,
+-- which call TIME; a write id never lacks it from this package).
 local function record_applied(key, wid)
   if wid == '' then
     return
