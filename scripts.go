@@ -97,18 +97,8 @@ func setFieldsCall(k keys, token string, v storage.Session, which storage.Field,
 // 1000: an ordering hint, never compared with the store's (injected) clock.
 func writeID() string {
 	now := time.Now()
-	b := make([]byte, 0, 40)
-	b = strconv.AppendInt(b, now.Unix(), 10)
-	b = append(b, '.')
-	us := now.Nanosecond() / 1000
-	for d := 100000; d > 1; d /= 10 { // six digits
-		if us < d {
-			b = append(b, '0')
-		}
-	}
-	b = strconv.AppendInt(b, int64(us), 10)
-	b = append(b, '-')
-	return string(b) + randomID()
+	micro := strconv.Itoa(1_000_000 + now.Nanosecond()/1000)[1:] // six digits
+	return strconv.FormatInt(now.Unix(), 10) + "." + micro + "-" + randomID()
 }
 
 // randomID returns 16 random URL-safe characters (96 bits).
