@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/tgsession/redisstore/internal/redisutil"
 	"github.com/tgsession/redisstore/storage"
 )
 
@@ -16,8 +17,18 @@ import (
 var luaFS embed.FS
 
 // mustScript loads lua/<name>, preceded by the given preludes (shared
-// helpers such as guard.lua; Redis has no include).
-func mustScript(name string, preludes ...string) *redis.Script {
+// helpers such as guard.lua; Redis has no include). It is sent with the
+// "#!lua" shebang, so a read-only replica refuses it (READONLY) rather than
+// running it on stale data; readScript's are flagged no-writes.
+func mustScript(name string, preludes ...string) *redisutil.Script {
+	return redisutil.NewScript(source(name, preludes...))
+}
+
+func readScript(name string) *redisutil.Script {
+	return redisutil.NewReadScript(source(name))
+}
+
+func source(name string, preludes ...string) string {
 	var src []byte
 	for _, f := range append(preludes, name) {
 		b, err := luaFS.ReadFile("lua/" + f)
@@ -26,7 +37,7 @@ func mustScript(name string, preludes ...string) *redis.Script {
 		}
 		src = append(src, b...)
 	}
-	return redis.NewScript(string(src))
+	return string(src)
 }
 
 // The scripts, loaded once. Run uses EVALSHA and falls back to EVAL on
@@ -36,12 +47,12 @@ var (
 	scriptSetFields   = mustScript("set_fields.lua", "guard.lua")
 	scriptUpdatePeers = mustScript("update_peers.lua", "guard.lua")
 	scriptUpdatePeer  = mustScript("update_peer.lua", "guard.lua")
-	scriptPeerByIndex = mustScript("peer_by_index.lua")
+	scriptPeerByIndex = readScript("peer_by_index.lua")
 	scriptDelete      = mustScript("delete.lua", "guard.lua")
 	scriptReplace     = mustScript("replace.lua", "guard.lua")
 	scriptUpdateState = mustScript("update_state.lua", "guard.lua")
 	scriptClientData  = mustScript("client_data.lua", "guard.lua")
-	allScripts        = []*redis.Script{scriptOpen, scriptSetFields, scriptUpdatePeers, scriptUpdatePeer, scriptPeerByIndex, scriptDelete, scriptReplace,
+	allScripts        = []*redisutil.Script{scriptOpen, scriptSetFields, scriptUpdatePeers, scriptUpdatePeer, scriptPeerByIndex, scriptDelete, scriptReplace,
 		scriptUpdateState, scriptClientData}
 )
 
@@ -49,7 +60,7 @@ var (
 // script's header declares them, and its ARGV. The constructors below are the
 // only places that build KEYS and ARGV; each mirrors its script's header.
 type call struct {
-	script *redis.Script
+	script *redisutil.Script
 	keys   []string
 	args   []any
 }
@@ -59,13 +70,14 @@ func (c call) run(ctx context.Context, rdb redis.Scripter) *redis.Cmd {
 	return c.script.Run(ctx, rdb, c.keys, c.args...)
 }
 
-// queue adds the call to a pipeline, as EVAL when eval is set and EVALSHA
-// otherwise (a pipeline cannot fall back by itself).
-func (c call) queue(ctx context.Context, p redis.Pipeliner, eval bool) {
+// queue adds the call to a pipeline on rdb, as EVAL when eval is set and
+// EVALSHA otherwise (a pipeline cannot fall back by itself), in the form
+// rdb's server compiles.
+func (c call) queue(ctx context.Context, rdb redis.Scripter, p redis.Pipeliner, eval bool) {
 	if eval {
-		c.script.Eval(ctx, p, c.keys, c.args...)
+		c.script.For(rdb).Eval(ctx, p, c.keys, c.args...)
 	} else {
-		c.script.EvalSha(ctx, p, c.keys, c.args...)
+		c.script.For(rdb).EvalSha(ctx, p, c.keys, c.args...)
 	}
 }
 

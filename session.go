@@ -81,10 +81,12 @@ func (s *Store) setFields(ctx context.Context, token string, v storage.Session, 
 func (s *Store) durable(ctx context.Context, op string, c call) error {
 	d := s.opts.Durability
 	run := func(eval bool) (int, error) {
-		return redisutil.Do(ctx, s.rdb, c.keys[0], d.Replicas, d.Timeout, func(p redis.Pipeliner) { c.queue(ctx, p, eval) })
+		return redisutil.Do(ctx, s.rdb, c.keys[0], d.Replicas, d.Timeout, func(p redis.Pipeliner) { c.queue(ctx, s.rdb, p, eval) })
 	}
 	n, err := run(false)
-	if redis.HasErrorPrefix(err, "NOSCRIPT") { // a restarted or promoted server
+	// A restarted or promoted server (NOSCRIPT), or one that cannot compile
+	// the shebang: send the script's body, in the form it takes.
+	if redis.HasErrorPrefix(err, "NOSCRIPT") || redisutil.Rejected(s.rdb, err) {
 		n, err = run(true)
 	}
 	if err != nil {

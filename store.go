@@ -130,7 +130,15 @@ func (s *Store) fail(op string, err error) error {
 	case redis.HasErrorPrefix(err, "LAYOUT"):
 		err = layoutError(strings.TrimPrefix(err.Error(), "LAYOUT "))
 	case redis.HasErrorPrefix(err, "LEASELOST"):
-		err = lock.ErrLeaseLost
+		// Redis refused a write fenced with this store's lease token: the
+		// lease is gone there. End it now, so that Lost has fired and the
+		// lease's Context is cancelled before the caller sees the error.
+		// (Were the token an older lease's, racing a re-Open, the newer
+		// lease ends too: availability, never safety.)
+		err = fmt.Errorf("%w (Redis refused a write fenced with this worker's lease token)", lock.ErrLeaseLost)
+		if l := s.lease.Load(); l != nil {
+			l.Lose(err)
+		}
 	case redis.HasErrorPrefix(err, "LEASEHELD"):
 		err = fmt.Errorf("%w (a store opened Unfenced cannot write while a worker owns the session; stop it, or release its lease)", lock.ErrHeld)
 	case redis.HasErrorPrefix(err, "BADARG"):

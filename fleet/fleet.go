@@ -108,12 +108,19 @@ func EventsChannel(prefix string) string { return prefix + ":fleet:events" }
 // workers), sorted by id.
 func Members(ctx context.Context, client redis.UniversalClient, prefix string) ([]Member, error) {
 	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
-	raw, err := client.ZRangeByScore(ctx, membersKey(prefix), &redis.ZRangeBy{Min: now, Max: "+inf"}).Result()
+	raw, err := client.ZRangeByScoreWithScores(ctx, membersKey(prefix), &redis.ZRangeBy{Min: now, Max: "+inf"}).Result()
 	if err != nil {
 		return nil, fmt.Errorf("fleet: read members: %w", err)
 	}
+	return parseMembers(raw), nil
+}
+
+// parseMembers reads "<id>|<capacity>" members, sorted by id; others are
+// skipped.
+func parseMembers(raw []redis.Z) []Member {
 	var out []Member
-	for _, r := range raw {
+	for _, z := range raw {
+		r, _ := z.Member.(string)
 		id, c, ok := strings.Cut(r, "|")
 		n, err := strconv.Atoi(c)
 		if !ok || err != nil {
@@ -122,12 +129,13 @@ func Members(ctx context.Context, client redis.UniversalClient, prefix string) (
 		out = append(out, Member{ID: id, Capacity: n})
 	}
 	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.ID, b.ID) })
-	return out, nil
+	return out
 }
 
 // owned is a session this worker holds.
 type owned struct {
 	st     *redisstore.Store
+	lease  *lock.Lease
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -142,6 +150,12 @@ type Worker struct {
 	mu    sync.Mutex
 	owned map[string]*owned
 	kick  chan struct{}
+
+	// Membership as this worker last saw it, to notice a view that lost
+	// data (a failover to a replica that missed heartbeats): see settle.
+	seen        map[string]int64 // member -> heartbeat expiry (unix ms) last read
+	left        map[string]bool  // members that announced "leave" since the last reconcile
+	settleUntil time.Time
 }
 
 // New returns a worker; Run starts it.
@@ -153,16 +167,22 @@ func New(client redis.UniversalClient, opts Options, handler Handler) (*Worker, 
 	if handler == nil {
 		return nil, errors.New("fleet: a handler is required")
 	}
-	return &Worker{client: client, opts: o, handler: handler, owned: map[string]*owned{}, kick: make(chan struct{}, 1)}, nil
+	return &Worker{client: client, opts: o, handler: handler, owned: map[string]*owned{}, kick: make(chan struct{}, 1),
+		left: map[string]bool{}}, nil
 }
 
-// Owned returns the names of the sessions the worker holds now, sorted.
+// Owned returns the names of the sessions the worker owns now, sorted: those
+// whose lease is valid at this instant. A session whose lease was lost or
+// released is not listed, even while its handler is still winding down, so
+// no observer sees two owners of a session where the leases do not overlap.
 func (w *Worker) Owned() []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	out := make([]string, 0, len(w.owned))
-	for n := range w.owned {
-		out = append(out, n)
+	for n, o := range w.owned {
+		if l := o.lease; l != nil && l.Valid() == nil {
+			out = append(out, n)
+		}
 	}
 	slices.Sort(out)
 	return out
@@ -219,10 +239,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return w.leave()
 		case <-tick.C:
-		case <-events:
-			coalesce(events, w.kick)
+		case msg := <-events:
+			w.note(msg)
+			coalesce(events, w.kick, w.note)
 		case <-w.kick:
-			coalesce(events, w.kick)
+			coalesce(events, w.kick, w.note)
 		}
 	}
 }
@@ -252,15 +273,21 @@ func (w *Worker) announce(ctx context.Context, what string) {
 }
 
 // reconcile heartbeats, reads the members and the registry, and moves this
-// worker's sessions toward the plan.
+// worker's sessions toward the plan. While the view of the members is
+// settling after a loss of data (settle), it only heartbeats.
 func (w *Worker) reconcile(ctx context.Context) error {
 	if err := w.heartbeat(ctx); err != nil {
 		return err
 	}
-	members, err := Members(ctx, w.client, w.opts.Prefix)
+	scored, err := w.client.ZRangeByScoreWithScores(ctx, membersKey(w.opts.Prefix),
+		&redis.ZRangeBy{Min: strconv.FormatInt(time.Now().UnixMilli(), 10), Max: "+inf"}).Result()
 	if err != nil {
-		return err
+		return fmt.Errorf("fleet: read members: %w", err)
 	}
+	if w.settle(scored) {
+		return nil
+	}
+	members := parseMembers(scored)
 	if !slices.ContainsFunc(members, func(m Member) bool { return m.ID == w.opts.WorkerID }) {
 		members = append(members, Member{ID: w.opts.WorkerID, Capacity: w.opts.Capacity})
 	}
@@ -318,6 +345,49 @@ func (w *Worker) heartbeat(ctx context.Context) error {
 	return nil
 }
 
+// settle reports whether the worker must hold still because its view of the
+// members lost data: a member vanished before its heartbeat expired without
+// announcing its leave, or a member's heartbeat is older than the one read
+// last time. Both mean the server answering now missed recent writes (a
+// failover to a replica that lagged, a restart without persistence): the
+// others' heartbeats have yet to reach it, and a worker that planned from
+// this view would see itself (nearly) alone, take everything and hand it
+// back a moment later. It holds still (heartbeats only: nothing taken,
+// nothing handed back) for three intervals after the last such sign, long
+// enough for every live worker's next heartbeat to arrive.
+func (w *Worker) settle(scored []redis.Z) bool {
+	now := time.Now()
+	self := w.opts.WorkerID + "|" + strconv.Itoa(w.opts.Capacity)
+	current := make(map[string]int64, len(scored))
+	for _, z := range scored {
+		if m, ok := z.Member.(string); ok {
+			current[m] = int64(z.Score)
+		}
+	}
+	lost := false
+	for m, exp := range w.seen {
+		id, _, _ := strings.Cut(m, "|")
+		cur, ok := current[m]
+		switch {
+		case m == self:
+		case !ok && exp > now.UnixMilli() && !w.left[id]:
+			lost = true // vanished before its heartbeat expired, without a leave
+		case ok && cur < exp:
+			lost = true // heartbeats only move forward: an older one is back
+		}
+	}
+	clear(w.left)
+	w.seen = current
+	if lost {
+		w.settleUntil = now.Add(3 * w.opts.Interval)
+		if w.opts.Logger != nil {
+			w.opts.Logger.Warn("fleet: the members set lost recent heartbeats (a failover?); holding still while it settles",
+				"worker", w.opts.WorkerID, "for", 3*w.opts.Interval)
+		}
+	}
+	return now.Before(w.settleUntil)
+}
+
 // take opens a session with a managed lease and starts its handler; a
 // session another worker still holds (a handover in progress, or a dead
 // worker's lease not expired yet) is tried again later.
@@ -335,7 +405,7 @@ func (w *Worker) take(ctx context.Context, name string) (bool, error) {
 		return false, fmt.Errorf("take %s: %w", storage.Excerpt(name), err)
 	}
 	hctx, cancel := context.WithCancel(st.Lease().Context())
-	own := &owned{st: st, cancel: cancel, done: make(chan struct{})}
+	own := &owned{st: st, lease: st.Lease(), cancel: cancel, done: make(chan struct{})}
 	w.mu.Lock()
 	w.owned[name] = own
 	w.mu.Unlock()
@@ -361,13 +431,26 @@ func (w *Worker) take(ctx context.Context, name string) (bool, error) {
 // everyone) costs one reconcile per worker per burst, not one per event.
 const coalesceFor = 20 * time.Millisecond
 
-// coalesce drains the events that arrive within coalesceFor.
-func coalesce(events <-chan *redis.Message, kick <-chan struct{}) {
+// note records a member's announced leave (so its vanishing from the
+// members set is not mistaken for lost data).
+func (w *Worker) note(msg *redis.Message) {
+	if msg == nil {
+		return
+	}
+	if id, ok := strings.CutPrefix(msg.Payload, "leave "); ok {
+		w.left[id] = true
+	}
+}
+
+// coalesce drains the events that arrive within coalesceFor, passing each
+// to note.
+func coalesce(events <-chan *redis.Message, kick <-chan struct{}, note func(*redis.Message)) {
 	t := time.NewTimer(coalesceFor)
 	defer t.Stop()
 	for {
 		select {
-		case <-events:
+		case msg := <-events:
+			note(msg)
 		case <-kick:
 		case <-t.C:
 			return

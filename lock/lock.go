@@ -1,7 +1,7 @@
 // Package lock gives one worker at a time exclusive ownership of a Telegram
-// session: a lease in Redis, built on github.com/bsm/redislock, renewed in the
-// background, with owner metadata anyone can read, an operator force-release,
-// a "lost" signal, and prompt handover to waiting workers.
+// session: a lease in Redis, renewed in the background, with owner metadata
+// anyone can read, an operator revocation the owner hears, a "lost" signal,
+// and prompt handover to waiting workers.
 //
 // # Why
 //
@@ -19,24 +19,44 @@
 // applied; the owner cannot know exactly when that was, but it knows when it
 // SENT the renewal, which was earlier. So the owner keeps its own deadline:
 //
-//	deadline = (send time of the last successful renewal) + TTL - SafetyMargin
+//	deadline = (send time of the last confirmed renewal) + TTL - SafetyMargin
 //
 // measured on Go's monotonic clock, and enforced by a timer of its own, so a
-// renewal blocked in a socket read (go-redis applies context deadlines to
-// reads only with ContextTimeoutEnabled) cannot delay it. When the deadline
-// passes without a successful renewal, or a renewal finds the lease gone or
-// taken, Lost() fires and Valid() starts failing: the owner considers itself deposed BEFORE
-// Redis can let anyone else acquire. SafetyMargin (default TTL/10) absorbs
-// clock-rate differences between hosts and the time between checking Valid
-// and the write reaching Redis.
+// renewal blocked in a socket read cannot delay it. When the deadline passes
+// without a confirmed renewal, or Redis answers that the lease is gone,
+// taken or revoked (a renewal, or a fenced write: Lose), Lost() fires and
+// Valid() starts failing: the owner considers itself deposed BEFORE Redis can
+// let anyone else acquire. SafetyMargin (default TTL/10) absorbs clock-rate
+// differences between hosts and the time between checking Valid and the
+// write reaching Redis.
+//
+// # Failover: confirmed renewals
+//
+// Redis replicates asynchronously: a promoted replica holds the lease as the
+// last write that reached it left it. A renewal counts ("confirmed") only
+// when Redis's WAIT, sent on the same connection right behind it, reports
+// that enough replicas hold it (per shard on a Cluster, one WAIT per
+// pipeline): then the replica that is promoted holds an expiry no earlier
+// than the owner's deadline. A renewal the replicas did not confirm within
+// WaitTimeout leaves the deadline where it was. How many replicas must
+// confirm is Options.WaitReplicas; by default (0) one, whenever the key's
+// primary reports an online replica (INFO replication, read with every
+// renewal round), and none on a server without replicas. The cost: an owner
+// whose replicas lag (or are all down) longer than TTL - SafetyMargin gives
+// its sessions up rather than risk a second owner after a failover.
+//
+// Every lease script carries Redis 7's "#!lua" shebang, so a read-only
+// replica refuses it (READONLY, retried) instead of answering from stale or
+// empty data: a renewal that reaches a replica is never taken for "gone".
 //
 // The deadline alone cannot stop a write that was already on its way when the
 // process froze. So every write the session store makes is fenced: its Lua
 // script checks, atomically with the write, that the lease key still holds
-// this owner's token, and refuses otherwise (ErrLeaseLost). A deposed owner
+// this owner's token, and refuses otherwise (LEASELOST). The store then ends
+// the lease at once (Lose) before returning ErrLeaseLost. A deposed owner
 // that wakes up can therefore never write, whatever its clock says.
 //
-// # Handover
+// # Handover and revocation
 //
 // Release deletes the lease and publishes on a channel next to it; waiting
 // workers (Acquire) subscribe to that channel and try again at once, so a
@@ -44,14 +64,20 @@
 // releasing, waiters sleep until the lease's remaining TTL runs out (capped
 // at PollInterval) and take over right after Redis expires it.
 //
-// Never set a redislock custom token (they are compared by prefix, so
-// "worker-1" could take over "worker-12"): this package always uses
-// redislock's random tokens and builds a fresh retry strategy per call.
+// An operator's Revoke (ForceRelease, tgsession unlock) does not delete the
+// lease: it marks it revoked, keeping its TTL, and tells the owner on the
+// same channel. The owner ends its lease (Lost) and then deletes the revoked
+// key, which wakes the waiters; an owner that never hears of it is refused at
+// its next renewal or write, and the key expires no earlier than the owner's
+// own deadline. Either way no waiter can acquire while the old owner still
+// trusts its lease (Chubby's lock delay).
 package lock
 
 import (
 	"context"
+	"crypto/rand"
 	_ "embed"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -62,7 +88,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/bsm/redislock"
 	"github.com/redis/go-redis/v9"
 	"github.com/tgsession/redisstore/internal/redisutil"
 )
@@ -70,17 +95,23 @@ import (
 // Errors. Test with errors.Is.
 var (
 	// ErrLeaseLost reports that this worker no longer owns the session (its
-	// lease expired, was taken over or force-released). Stop using the
-	// session; open it again to wait for ownership.
+	// lease expired, was taken over or revoked). Stop using the session;
+	// open it again to wait for ownership. The lease's Context carries the
+	// reason (context.Cause).
 	ErrLeaseLost = errors.New("lock: lease lost: another worker may own the session now; stop using it and open it again")
 	// ErrHeld reports that another worker owns the lease.
 	ErrHeld = errors.New("lock: session is owned by another worker")
 	// ErrReleased reports a call on a lease that was released.
 	ErrReleased = errors.New("lock: lease was released")
-	// ErrNotDurable reports a lease that fewer replicas than
-	// Options.WaitReplicas confirmed in time: it was released again, since a
-	// failover could lose it. Check the replicas, or retry.
+	// ErrNotDurable reports a lease, or its renewals, that fewer replicas
+	// than required confirmed in time: an acquisition is released again and
+	// fails; a lease whose renewals go unconfirmed until its deadline is lost
+	// with a cause wrapping both ErrLeaseLost and ErrNotDurable. Check the
+	// replicas (lag, links), or retry.
 	ErrNotDurable = errors.New("lock: lease not confirmed by enough replicas")
+	// ErrRevoked is wrapped, with ErrLeaseLost, in the cause of a lease an
+	// operator revoked (Revoke, tgsession unlock).
+	ErrRevoked = errors.New("lock: lease revoked by an operator")
 )
 
 // Defaults for Options.
@@ -89,26 +120,35 @@ const (
 	DefaultPollInterval = time.Second
 )
 
+// NoReplicas as Options.WaitReplicas never waits for replicas: renewals are
+// trusted on the primary's reply alone (a failover can then lose a renewal
+// and let a second owner in while the first still trusts its lease).
+const NoReplicas = -1
+
 // Options configure a lease. The zero value uses the defaults.
 type Options struct {
 	TTL          time.Duration // lease time-to-live in Redis (default 15 s)
 	RenewEvery   time.Duration // renewal period (default TTL/3)
-	SafetyMargin time.Duration // owner deadline = last renewal sent + TTL - SafetyMargin (default TTL/10)
+	SafetyMargin time.Duration // owner deadline = last confirmed renewal sent + TTL - SafetyMargin (default TTL/10)
 	PollInterval time.Duration // longest wait between attempts while waiting (default 1 s)
 	WorkerID     string        // recorded in the metadata (default "<host>-<pid>")
 
-	// Logger, if set, receives the transient errors Acquire retries and the
-	// failed renewals (at level Warn); permanent errors are returned, not
-	// logged. nil logs nothing.
+	// Logger, if set, receives the transient errors Acquire retries, failed
+	// and unconfirmed renewals (at level Warn); permanent errors are
+	// returned, not logged. nil logs nothing.
 	Logger *slog.Logger
 
-	// WaitReplicas, when positive, makes acquiring wait (Redis WAIT, up to
-	// WaitTimeout, default 1 s) until that many replicas hold the new lease,
-	// so a failover right after cannot lose it. A lease not confirmed in time
-	// is released and the attempt fails with an error wrapping
-	// ErrNotDurable (Acquire keeps trying while its context lasts).
+	// WaitReplicas is how many replicas must confirm (Redis WAIT, up to
+	// WaitTimeout) an acquisition and every renewal before the owner trusts
+	// it. 0 (the default) means one whenever the lease key's primary reports
+	// an online replica, and none otherwise; NoReplicas never waits. An
+	// acquisition not confirmed in time is released and fails with an error
+	// wrapping ErrNotDurable (Acquire keeps trying while its context lasts);
+	// a renewal not confirmed in time leaves the owner's deadline where it
+	// was.
 	WaitReplicas int
-	WaitTimeout  time.Duration
+	// WaitTimeout bounds each WAIT (default min(1 s, TTL/5)).
+	WaitTimeout time.Duration
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -124,8 +164,8 @@ func (o Options) withDefaults() (Options, error) {
 	if o.PollInterval == 0 {
 		o.PollInterval = DefaultPollInterval
 	}
-	if o.WaitReplicas > 0 && o.WaitTimeout == 0 {
-		o.WaitTimeout = time.Second
+	if o.WaitTimeout == 0 {
+		o.WaitTimeout = min(time.Second, o.TTL/5)
 	}
 	switch {
 	case o.TTL < 10*time.Millisecond:
@@ -136,8 +176,8 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("lock: RenewEvery %v must be positive and below TTL - SafetyMargin (%v)", o.RenewEvery, o.TTL-o.SafetyMargin)
 	case o.PollInterval <= 0:
 		return o, fmt.Errorf("lock: PollInterval %v must be positive", o.PollInterval)
-	case o.WaitReplicas < 0 || o.WaitTimeout < 0:
-		return o, fmt.Errorf("lock: WaitReplicas %d and WaitTimeout %v must not be negative", o.WaitReplicas, o.WaitTimeout)
+	case o.WaitReplicas < NoReplicas || o.WaitTimeout < 0:
+		return o, fmt.Errorf("lock: WaitReplicas %d must be NoReplicas (-1), 0 (automatic) or a count, and WaitTimeout %v not negative", o.WaitReplicas, o.WaitTimeout)
 	}
 	if o.WorkerID == "" {
 		host, _ := os.Hostname()
@@ -159,37 +199,45 @@ func (o Owner) String() string {
 	return fmt.Sprintf("worker %s (host %s, pid %d) since %s", o.WorkerID, o.Host, o.PID, o.Since.UTC().Format(time.RFC3339))
 }
 
-// The stored value is redislock's token, '|', then the owner as JSON. The
-// token is redislock's random URL-safe base64, so it never contains '|', and
-// fenced scripts compare token..'|' exactly (no prefix ambiguity).
-const sep = "|"
+// The stored value is a random token, '|', then the owner as JSON. The token
+// is URL-safe base64, so it never contains '|', and fenced scripts compare
+// token..'|' exactly (no prefix ambiguity). A revoked lease holds
+// revokedPrefix + that value.
+const (
+	sep           = "|"
+	revokedPrefix = "revoked:"
+	revokedMsg    = "revoked"
+)
 
-// Channel returns the pub/sub channel on which releases of key are announced.
+// Channel returns the pub/sub channel on which releases of key are announced
+// (and revocations, to the owner).
 func Channel(key string) string { return key + ":released" }
 
 // Lease is an acquired lease. Its methods are safe for concurrent use.
 type Lease struct {
 	key    string
 	client redis.UniversalClient
-	lock   *redislock.Lock
+	value  string // "<token>|<owner JSON>"
+	token  string
 	opts   Options
 	owner  Owner
+	m      *Manager // renews it (a manager of its own for TryAcquire/Acquire)
 
-	mu       sync.Mutex
-	deadline time.Time // monotonic: when this owner stops trusting the lease
-	err      error     // set once: ErrLeaseLost or ErrReleased
+	mu          sync.Mutex
+	deadline    time.Time // monotonic: when this owner stops trusting the lease
+	err         error     // set once: wraps ErrLeaseLost, or ErrReleased
+	unconfirmed int       // renewals applied but not confirmed since the last confirmed one
+	lastErr     error     // the last failed renewal's error
 
-	lost     chan struct{}
-	ctx      context.Context
-	cancel   context.CancelFunc
-	stop     chan struct{}
-	done     chan struct{}
-	stopOnce sync.Once
-
-	managed *Manager // the Manager renewing it, or nil (its own goroutines)
+	lost   chan struct{}
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	done   chan struct{} // closed when nothing renews the lease any more
 }
 
 // TryAcquire takes the lease on key if nobody holds it, or returns ErrHeld.
+// The lease is renewed by a manager of its own (two goroutines and a pub/sub
+// connection) until it is released or lost.
 func TryAcquire(ctx context.Context, client redis.UniversalClient, key string, opts Options) (*Lease, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
@@ -199,77 +247,20 @@ func TryAcquire(ctx context.Context, client redis.UniversalClient, key string, o
 }
 
 func try(ctx context.Context, client redis.UniversalClient, key string, o Options) (*Lease, error) {
-	lk, owner, sent, err := obtain(ctx, client, key, o)
+	m := newManager(client, o, true)
+	l, err := m.TryAcquire(ctx, key)
 	if err != nil {
+		m.shutdown()
 		return nil, err
 	}
-	l := newLease(client, key, lk, o, owner, sent)
-	go l.renew()
-	go l.watch()
 	return l, nil
 }
 
-// obtain takes the lease on key without starting its renewal: try for a
-// lease of its own, Manager.TryAcquire for a managed one.
-func obtain(ctx context.Context, client redis.UniversalClient, key string, o Options) (*redislock.Lock, Owner, time.Time, error) {
-	host, _ := os.Hostname()
-	owner := Owner{Host: host, PID: os.Getpid(), WorkerID: o.WorkerID, Since: time.Now().UTC().Truncate(time.Millisecond)}
-	meta, err := json.Marshal(owner)
-	if err != nil {
-		return nil, owner, time.Time{}, err
-	}
-	sent := time.Now()
-	// No Token option (prefix-compared in redislock) and a fresh (nil =
-	// no-retry) strategy per call: this package does its own waiting.
-	lk, err := redislock.New(client).Obtain(ctx, key, o.TTL, &redislock.Options{Metadata: sep + string(meta)})
-	if errors.Is(err, redislock.ErrNotObtained) {
-		return nil, owner, sent, ErrHeld
-	}
-	if err != nil {
-		return nil, owner, sent, explain(ctx, client, key, fmt.Errorf("lock: acquire %s: %w", key, err))
-	}
-	if o.WaitReplicas > 0 {
-		if err := confirm(ctx, client, key, lk, o); err != nil {
-			_ = lk.Release(context.WithoutCancel(ctx))
-			return nil, owner, sent, err
-		}
-	}
-	return lk, owner, sent, nil
-}
-
-// newLease is an obtained lease whose deadline counts from sent.
-func newLease(client redis.UniversalClient, key string, lk *redislock.Lock, o Options, owner Owner, sent time.Time) *Lease {
-	l := &Lease{
-		key: key, client: client, lock: lk, opts: o, owner: owner,
-		deadline: sent.Add(o.TTL - o.SafetyMargin),
-		lost:     make(chan struct{}),
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
-	}
-	l.ctx, l.cancel = context.WithCancel(context.Background())
-	return l
-}
-
-//go:embed lua/confirm.lua
-var confirmSrc string
-
-var confirmScript = redis.NewScript(confirmSrc)
-
-// confirm waits until o.WaitReplicas replicas hold the lease just obtained.
-func confirm(ctx context.Context, client redis.UniversalClient, key string, lk *redislock.Lock, o Options) error {
-	var ours *redis.Cmd
-	n, err := redisutil.Do(ctx, client, key, o.WaitReplicas, o.WaitTimeout, func(p redis.Pipeliner) {
-		ours = confirmScript.Eval(ctx, p, []string{key}, lk.Token()+lk.Metadata(), o.TTL.Milliseconds())
-	})
-	switch {
-	case err != nil:
-		return fmt.Errorf("lock: confirm %s on replicas: %w", key, err)
-	case ours.Val() != int64(1):
-		return fmt.Errorf("lock: %s: %w", key, ErrLeaseLost)
-	case n < o.WaitReplicas:
-		return fmt.Errorf("%w: lease %s: %d of %d replicas confirmed within %v", ErrNotDurable, key, n, o.WaitReplicas, o.WaitTimeout)
-	}
-	return nil
+// newToken returns 128 random bits, URL-safe base64 (no '|').
+func newToken() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 // Acquire waits until it holds the lease on key or ctx is done. Waiting
@@ -377,22 +368,23 @@ func explain(ctx context.Context, client redis.UniversalClient, key string, err 
 func (l *Lease) Key() string { return l.key }
 
 // Token returns the lease's token: fenced writes carry it.
-func (l *Lease) Token() string { return l.lock.Token() }
+func (l *Lease) Token() string { return l.token }
 
 // Owner returns the metadata this lease was acquired with.
 func (l *Lease) Owner() Owner { return l.owner }
 
 // Lost is closed the moment this owner can no longer be sure it holds the
-// lease: its deadline passed without a renewal, or a renewal found the lease
-// gone or taken. It is not closed by Release.
+// lease: its deadline passed without a confirmed renewal, or Redis answered
+// that the lease is gone, taken or revoked. It is not closed by Release.
 func (l *Lease) Lost() <-chan struct{} { return l.lost }
 
 // Context is canceled when the lease is lost or released; run the work that
-// needs ownership under it.
+// needs ownership under it. context.Cause tells why (an error wrapping
+// ErrLeaseLost, or ErrReleased).
 func (l *Lease) Context() context.Context { return l.ctx }
 
 // Deadline returns the time (monotonic) after which this owner stops trusting
-// the lease unless a renewal succeeds first.
+// the lease unless a confirmed renewal moves it first.
 func (l *Lease) Deadline() time.Time {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -400,7 +392,8 @@ func (l *Lease) Deadline() time.Time {
 }
 
 // Valid returns nil while this owner may write: not lost, not released, and
-// its deadline not passed. Otherwise ErrLeaseLost or ErrReleased.
+// its deadline not passed. Otherwise an error wrapping ErrLeaseLost, or
+// ErrReleased.
 func (l *Lease) Valid() error {
 	l.mu.Lock()
 	err, deadline := l.err, l.deadline
@@ -409,13 +402,42 @@ func (l *Lease) Valid() error {
 		return err
 	}
 	if !time.Now().Before(deadline) {
-		l.end(ErrLeaseLost)
-		return ErrLeaseLost
+		l.expire()
+		return l.Valid()
 	}
 	return nil
 }
 
-// end records the lease's end once; a loss also closes Lost.
+// Lose ends the lease at once as lost, for reason: Lost has fired and
+// Context is cancelled when it returns. The session store calls it when
+// Redis refuses a write fenced with this lease's token (LEASELOST): the lease
+// is gone there, whatever the deadline says. It does nothing to a lease that
+// has ended already.
+func (l *Lease) Lose(reason error) {
+	if reason == nil || !errors.Is(reason, ErrLeaseLost) {
+		reason = fmt.Errorf("%w: %v", ErrLeaseLost, reason)
+	}
+	l.end(reason)
+}
+
+// expire ends the lease at its deadline, saying why no renewal moved it.
+func (l *Lease) expire() {
+	l.mu.Lock()
+	unconfirmed, lastErr := l.unconfirmed, l.lastErr
+	l.mu.Unlock()
+	switch {
+	case unconfirmed > 0:
+		l.end(fmt.Errorf("%w: %w: %d renewal(s) since the last confirmed one were not confirmed by replicas within %v",
+			ErrLeaseLost, ErrNotDurable, unconfirmed, l.opts.WaitTimeout))
+	case lastErr != nil:
+		l.end(fmt.Errorf("%w: no renewal succeeded before the owner's deadline (last error: %v)", ErrLeaseLost, lastErr))
+	default:
+		l.end(fmt.Errorf("%w: no renewal succeeded before the owner's deadline", ErrLeaseLost))
+	}
+}
+
+// end records the lease's end once: err wraps ErrLeaseLost (Lost fires) or
+// is ErrReleased.
 func (l *Lease) end(err error) {
 	l.mu.Lock()
 	first := l.err == nil
@@ -424,85 +446,42 @@ func (l *Lease) end(err error) {
 	}
 	l.mu.Unlock()
 	if first {
-		if l.managed != nil {
-			l.managed.forget(l) // before Lost fires: whoever sees Lost sees the manager without it
-		}
+		l.m.forget(l) // before Lost fires: whoever sees Lost sees the manager without it
 		if errors.Is(err, ErrLeaseLost) {
 			close(l.lost)
 		}
-		l.cancel()
-		l.stopOnce.Do(func() { close(l.stop) })
+		l.cancel(err)
 	}
 }
 
-// watch enforces the owner's deadline on its own timer, independent of any
-// Redis call in flight: a renewal or a write blocked in a socket read (go-redis
-// applies a context deadline to reads only with ContextTimeoutEnabled) cannot
-// delay Lost. It sleeps until the current deadline, and ends the lease if no
-// renewal moved the deadline meanwhile.
-func (l *Lease) watch() {
-	for {
-		t := time.NewTimer(time.Until(l.Deadline()))
-		select {
-		case <-l.stop:
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		if !time.Now().Before(l.Deadline()) {
-			l.end(ErrLeaseLost)
-			return
-		}
+// renewed moves the deadline after a renewal sent at sent that Redis applied;
+// confirmed says whether enough replicas confirmed it.
+func (l *Lease) renewed(sent time.Time, confirmed bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		return
+	}
+	if !confirmed {
+		l.unconfirmed++
+		return
+	}
+	l.unconfirmed, l.lastErr = 0, nil
+	if d := sent.Add(l.opts.TTL - l.opts.SafetyMargin); d.After(l.deadline) {
+		l.deadline = d
 	}
 }
 
-// renew refreshes the lease every RenewEvery until the lease ends. A renewal
-// may block (a partition) past the deadline; watch ends the lease on time
-// regardless, and a late success no longer revives it.
-func (l *Lease) renew() {
-	defer close(l.done)
-	tick := time.NewTicker(l.opts.RenewEvery)
-	defer tick.Stop()
-	for {
-		select {
-		case <-l.stop:
-			return
-		case <-tick.C:
-		}
-		deadline := l.Deadline()
-		if !time.Now().Before(deadline) {
-			l.end(ErrLeaseLost)
-			return
-		}
-		sent := time.Now()
-		ctx, cancel := context.WithDeadline(context.Background(), deadline)
-		err := l.lock.Refresh(ctx, l.opts.TTL, nil)
-		cancel()
-		switch {
-		case err == nil:
-			l.mu.Lock()
-			if l.err == nil {
-				l.deadline = sent.Add(l.opts.TTL - l.opts.SafetyMargin)
-			}
-			l.mu.Unlock()
-		case errors.Is(err, redislock.ErrNotObtained):
-			l.end(ErrLeaseLost) // taken over, expired or force-released
-			return
-		default:
-			// Transient: try again at the next tick (after refreshing a
-			// cluster's slot map if a failover is under way); the deadline
-			// timer ends the lease if no renewal succeeds in time.
-			redisutil.ReloadOnFailover(l.client, err)
-			if l.opts.Logger != nil {
-				l.opts.Logger.Warn("lock: renewal failed", "key", l.key, "err", err, "deadline_in", time.Until(deadline))
-			}
-		}
-	}
+// failed records a renewal that did not reach Redis or was refused (READONLY).
+func (l *Lease) failed(err error) {
+	l.mu.Lock()
+	l.lastErr = err
+	l.mu.Unlock()
 }
 
 // Release gives the lease up and announces it to waiting workers. Releasing
-// a lease that was lost returns ErrLeaseLost (there was nothing to give up);
-// releasing twice returns ErrReleased.
+// a lease that was lost returns an error wrapping ErrLeaseLost (there was
+// nothing to give up); releasing twice returns ErrReleased.
 func (l *Lease) Release(ctx context.Context) error {
 	l.mu.Lock()
 	prev := l.err
@@ -512,22 +491,33 @@ func (l *Lease) Release(ctx context.Context) error {
 	if prev != nil {
 		return prev
 	}
-	if err := l.lock.Release(ctx); err != nil {
-		if errors.Is(err, redislock.ErrLockNotHeld) {
-			return ErrLeaseLost
-		}
+	n, err := releaseScript.Run(ctx, l.client, []string{l.key}, l.value).Int()
+	if err != nil {
 		return fmt.Errorf("lock: release %s: %w", l.key, err)
 	}
-	return announce(ctx, l.client, l.key)
+	if n == 0 {
+		return fmt.Errorf("%w: the lease had expired or was revoked when it was released", ErrLeaseLost)
+	}
+	return announce(ctx, l.client, l.key, "released")
+}
+
+// Abandon stops renewing without releasing, as a crashed process would: the
+// lease stays in Redis until its TTL runs out, and this owner's Valid fails
+// from now on. Tests use it to simulate a crash; a process may use it when it
+// cannot reach Redis to release and is about to exit anyway.
+func (l *Lease) Abandon() {
+	l.end(fmt.Errorf("%w: abandoned", ErrLeaseLost))
+	<-l.done
 }
 
 // Info is what Inspect reports about a lease.
 type Info struct {
-	Held  bool
-	Owner Owner
-	TTL   time.Duration // remaining time in Redis
+	Held    bool
+	Revoked bool // an operator revoked it; the owner has not acknowledged yet
+	Owner   Owner
+	TTL     time.Duration // remaining time in Redis
 
-	value string // the lease's stored value, which ForceRelease compares
+	value string // the lease's stored value, which Revoke compares
 }
 
 // Inspect reads who holds the lease on key, for operators and tools. A lease
@@ -544,7 +534,7 @@ func Inspect(ctx context.Context, client redis.UniversalClient, key string) (Inf
 	if errors.Is(err, redis.Nil) {
 		return Info{}, nil
 	}
-	info := Info{Held: true, TTL: max(pttl.Val(), 0), value: v}
+	info := Info{Held: true, TTL: max(pttl.Val(), 0), value: v, Revoked: strings.HasPrefix(v, revokedPrefix)}
 	if _, meta, ok := strings.Cut(v, sep); ok {
 		if err := json.Unmarshal([]byte(meta), &info.Owner); err != nil {
 			return info, fmt.Errorf("lock: %s holds unreadable metadata (not a lease this package wrote; lock.Clear removes it): %w", key, err)
@@ -565,55 +555,76 @@ func ParseOwner(value string) (Owner, bool) {
 	return o, true
 }
 
-//go:embed lua/release_if.lua
-var releaseIfSrc string
+var (
+	//go:embed lua/obtain.lua
+	obtainSrc string
+	//go:embed lua/refresh.lua
+	refreshSrc string
+	//go:embed lua/release.lua
+	releaseSrc string
+	//go:embed lua/revoke.lua
+	revokeSrc string
 
-var releaseIfScript = redis.NewScript(releaseIfSrc)
+	obtainScript  = redisutil.NewScript(obtainSrc)
+	refreshScript = redisutil.NewScript(refreshSrc)
+	releaseScript = redisutil.NewScript(releaseSrc)
+	revokeScript  = redisutil.NewScript(revokeSrc)
+)
 
-// ForceRelease deletes the lease on key if it is still the one info (from
-// Inspect) describes, and wakes waiting workers. It returns false, deleting
-// nothing, when the lease has ended or changed hands since: an operator who
-// was shown owner A never removes owner B's lease. The deposed owner's fenced
-// writes are refused from then on and it sees Lost at its next renewal. For
-// operators: use it only when the owner is known to be gone, or to stop a
-// stuck one.
-func ForceRelease(ctx context.Context, client redis.UniversalClient, key string, info Info) (bool, error) {
+// Revoke is an operator's force-release: if the lease on key is still the
+// one info (from Inspect) describes, it is marked revoked and its owner told
+// (on Channel(key)). The owner ends its lease (Lost) and then deletes the
+// revoked key, which wakes waiting workers; if it never hears, it is refused
+// at its next renewal or write, and the key expires by itself. No waiter can
+// acquire before either, and delay is the longest that can take (the
+// lease's remaining TTL, which is no earlier than the owner's own deadline).
+// ok is false, and nothing changes, when the lease has ended or changed hands
+// since Inspect: an operator who was shown owner A never revokes owner B's
+// lease. Revoking a revoked lease reports its remaining delay.
+func Revoke(ctx context.Context, client redis.UniversalClient, key string, info Info) (delay time.Duration, ok bool, err error) {
 	if !info.Held {
-		return false, nil
+		return 0, false, nil
 	}
-	n, err := releaseIfScript.Run(ctx, client, []string{key}, info.value).Int()
+	if info.Revoked {
+		ttl, err := client.PTTL(ctx, key).Result()
+		if err != nil {
+			return 0, false, fmt.Errorf("lock: revoke %s: %w", key, err)
+		}
+		return max(ttl, 0), ttl != -2, nil
+	}
+	ms, err := revokeScript.Run(ctx, client, []string{key}, info.value).Int64()
 	if err != nil {
-		return false, fmt.Errorf("lock: force-release %s: %w", key, err)
+		return 0, false, fmt.Errorf("lock: revoke %s: %w", key, err)
 	}
-	if n == 0 {
-		return false, nil
+	if ms < 0 {
+		return 0, false, nil
 	}
-	return true, announce(ctx, client, key)
+	return time.Duration(ms) * time.Millisecond, true, announce(ctx, client, key, revokedMsg)
+}
+
+// ForceRelease is Revoke without the delay: true when the lease info
+// describes was revoked. The session passes to a waiting worker once its
+// owner acknowledged, or at the latest when the lease's TTL runs out.
+func ForceRelease(ctx context.Context, client redis.UniversalClient, key string, info Info) (bool, error) {
+	_, ok, err := Revoke(ctx, client, key, info)
+	return ok, err
 }
 
 // Clear deletes whatever the lease key holds, even a value this package did
-// not write (junk), and wakes waiting workers. Prefer ForceRelease, which
-// never removes a lease that changed hands.
+// not write (junk), and wakes waiting workers. A live owner is not told and
+// keeps trusting its lease until its next renewal: prefer Revoke, which
+// waits for the owner and never removes a lease that changed hands.
 func Clear(ctx context.Context, client redis.UniversalClient, key string) (bool, error) {
 	n, err := client.Del(ctx, key).Result()
 	if err != nil {
 		return false, fmt.Errorf("lock: clear %s: %w", key, err)
 	}
-	return n == 1, announce(ctx, client, key)
+	return n == 1, announce(ctx, client, key, "released")
 }
 
-func announce(ctx context.Context, client redis.UniversalClient, key string) error {
-	if err := client.Publish(ctx, Channel(key), "released").Err(); err != nil {
-		return fmt.Errorf("lock: released %s but could not notify waiters (they will poll): %w", key, err)
+func announce(ctx context.Context, client redis.UniversalClient, key, what string) error {
+	if err := client.Publish(ctx, Channel(key), what).Err(); err != nil {
+		return fmt.Errorf("lock: %s %s but could not notify (waiters poll; an owner learns at its next renewal): %w", what, key, err)
 	}
 	return nil
-}
-
-// Abandon stops renewing without releasing, as a crashed process would: the
-// lease stays in Redis until its TTL runs out, and this owner's Valid fails
-// from now on. Tests use it to simulate a crash; a process may use it when it
-// cannot reach Redis to release and is about to exit anyway.
-func (l *Lease) Abandon() {
-	l.end(ErrLeaseLost)
-	<-l.done
 }

@@ -154,7 +154,9 @@ func TestAcquireLogsTransientErrors(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(&buf, nil))
 	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
 	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	// go-redis spends ~0.4-0.8 s retrying a refused dial per command (its
+	// dialer retries): a context of a few seconds sees several attempts.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	_, err := Acquire(ctx, c, "down:lease", Options{PollInterval: 50 * time.Millisecond, Logger: logger})
 	if !errors.Is(err, context.DeadlineExceeded) {

@@ -691,10 +691,13 @@ func (c *cli) unlock(ctx context.Context, args []string) error {
 			return nil
 		}
 		fmt.Fprintf(c.errOut, "session %q is owned by %v, lease %.1fs left\n", name, li.Owner, li.TTL.Seconds())
-		if err := c.confirm(yes, "force-release it (the owner's writes are refused from now on)"); err != nil {
+		if err := c.confirm(yes, fmt.Sprintf("revoke it: the owner is told at once and its writes are refused from now on; "+
+			"another worker can take the session when the owner acknowledges, or at the latest in %.1fs (the lease's remaining time, "+
+			"which the owner's own deadline never exceeds)", li.TTL.Seconds())); err != nil {
 			return err
 		}
-		ok, err := lock.ForceRelease(ctx, client, st.LeaseKey(), li)
+		start := time.Now()
+		delay, ok, err := lock.Revoke(ctx, client, st.LeaseKey(), li)
 		if err != nil {
 			return err
 		}
@@ -705,10 +708,23 @@ func (c *cli) unlock(ctx context.Context, args []string) error {
 			}
 			return fmt.Errorf("the lease changed hands while you were asked (now %v): nothing was changed; run tgsession unlock %s again to release it", now.Owner, name)
 		}
-		if f.json {
-			return c.printJSON(map[string]any{"name": name, "released": ok, "owner": li.Owner})
+		// Wait for the owner's acknowledgement or the lock delay, so that
+		// "unlocked" means another worker can take the session now.
+		acked := false
+		for deadline := start.Add(delay + time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			n, err := client.Exists(ctx, st.LeaseKey()).Result()
+			if err == nil && n == 0 {
+				acked = time.Since(start) < delay
+				break
+			}
 		}
-		fmt.Fprintf(c.out, "unlocked %q (was %v)\n", name, li.Owner)
+		took := time.Since(start).Round(time.Millisecond)
+		how := map[bool]string{true: "the owner acknowledged", false: "its lease ran out"}[acked]
+		if f.json {
+			return c.printJSON(map[string]any{"name": name, "released": ok, "owner": li.Owner, "delay_ms": delay.Milliseconds(),
+				"acknowledged": acked, "took_ms": took.Milliseconds()})
+		}
+		fmt.Fprintf(c.out, "unlocked %q (was %v; %s after %v)\n", name, li.Owner, how, took)
 		return nil
 	})
 }

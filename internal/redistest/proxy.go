@@ -61,7 +61,10 @@ func (p *Proxy) accept() {
 		if err != nil {
 			return
 		}
-		s, err := net.Dial("tcp", p.target)
+		p.mu.Lock()
+		target := p.target
+		p.mu.Unlock()
+		s, err := net.Dial("tcp", target)
 		if err != nil {
 			c.Close()
 			continue
@@ -163,6 +166,16 @@ func (p *Proxy) Cut() {
 		}
 		c.Close()
 	}
+}
+
+// Retarget sends new connections to addr and cuts the open ones: as a
+// server's address taken over by another server (a restarted node, a DNS
+// or VIP switch) looks to a client.
+func (p *Proxy) Retarget(addr string) {
+	p.mu.Lock()
+	p.target = addr
+	p.mu.Unlock()
+	p.Cut()
 }
 
 // Close stops the proxy and closes every connection.
