@@ -155,6 +155,7 @@ type Worker struct {
 	// data (a failover to a replica that missed heartbeats): see settle.
 	seen        map[string]int64 // member -> heartbeat expiry (unix ms) last read
 	left        map[string]bool  // members that announced "leave" since the last reconcile
+	lastRead    time.Time        // the last successful read of the members
 	settleUntil time.Time
 }
 
@@ -348,9 +349,11 @@ func (w *Worker) heartbeat(ctx context.Context) error {
 // settle reports whether the worker must hold still because its view of the
 // members lost data: a member vanished before its heartbeat expired without
 // announcing its leave, or a member's heartbeat is older than the one read
-// last time. Both mean the server answering now missed recent writes (a
-// failover to a replica that lagged, a restart without persistence): the
-// others' heartbeats have yet to reach it, and a worker that planned from
+// last time; or this worker could not read the members for more than two
+// intervals. All mean the server answering now missed recent writes (a
+// failover to a replica that lagged, a restart without persistence), or
+// that every worker was cut off alike: the others' heartbeats have yet to
+// reach it, and a worker that planned from
 // this view would see itself (nearly) alone, take everything and hand it
 // back a moment later. It holds still (heartbeats only: nothing taken,
 // nothing handed back) for three intervals after the last such sign, long
@@ -376,6 +379,13 @@ func (w *Worker) settle(scored []redis.Z) bool {
 			lost = true // heartbeats only move forward: an older one is back
 		}
 	}
+	// A worker cut off from Redis for more than two intervals (a failover,
+	// a partition, a stall) finds the others' heartbeats expired: they were
+	// cut off too, most likely, and are about to heartbeat again.
+	if !w.lastRead.IsZero() && now.Sub(w.lastRead) > 2*w.opts.Interval {
+		lost = true
+	}
+	w.lastRead = now
 	clear(w.left)
 	w.seen = current
 	if lost {

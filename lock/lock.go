@@ -221,6 +221,7 @@ type Lease struct {
 	token  string
 	opts   Options
 	owner  Owner
+	sent   time.Time // monotonic: when the acquisition was sent (Acquired)
 	m      *Manager // renews it (a manager of its own for TryAcquire/Acquire)
 
 	mu          sync.Mutex
@@ -369,6 +370,10 @@ func (l *Lease) Key() string { return l.key }
 
 // Token returns the lease's token: fenced writes carry it.
 func (l *Lease) Token() string { return l.token }
+
+// Acquired returns when (monotonic) the acquisition was sent: ownership
+// began no earlier. Histories of ownership start here.
+func (l *Lease) Acquired() time.Time { return l.sent }
 
 // Owner returns the metadata this lease was acquired with.
 func (l *Lease) Owner() Owner { return l.owner }

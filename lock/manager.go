@@ -178,7 +178,7 @@ func (m *Manager) obtain(ctx context.Context, key string) (*Lease, error) {
 		}
 	}
 	l := &Lease{
-		key: key, client: m.client, value: value, token: token, opts: o, owner: owner, m: m,
+		key: key, client: m.client, value: value, token: token, opts: o, owner: owner, m: m, sent: sent,
 		deadline: sent.Add(o.TTL - o.SafetyMargin),
 		lost:     make(chan struct{}),
 		done:     make(chan struct{}),

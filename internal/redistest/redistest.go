@@ -35,10 +35,20 @@ type Server struct {
 	Dir  string
 
 	busPort int // cluster bus port, for cluster nodes
+	bin     string
+	argv    []string
+	pmu     sync.Mutex // guards cmd and done, which Restart replaces
 	cmd     *exec.Cmd
 	done    chan struct{}
 	log     bytes.Buffer
 	mu      sync.Mutex
+}
+
+// proc returns the current process and its done channel.
+func (s *Server) proc() (*exec.Cmd, chan struct{}) {
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	return s.cmd, s.done
 }
 
 // Binary returns the redis-server path ($REDIS_SERVER or from PATH).
@@ -109,25 +119,49 @@ func start(bin string, port int, args func(dir string) ([]string, error)) (*Serv
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port, Dir: dir, done: make(chan struct{})}
-	s.cmd = exec.Command(bin, argv...)
-	s.cmd.Stdout = &lockedWriter{s: s}
-	s.cmd.Stderr = &lockedWriter{s: s}
-	// The server dies with the test binary even if the binary is killed.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if err := s.cmd.Start(); err != nil {
+	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port, Dir: dir, bin: bin, argv: argv}
+	if err := s.run(argv); err != nil {
 		os.RemoveAll(dir)
-		return nil, fmt.Errorf("redistest: start %s: %w", bin, err)
-	}
-	go func() {
-		_ = s.cmd.Wait()
-		close(s.done)
-	}()
-	if err := s.waitReady(10 * time.Second); err != nil {
-		s.Stop()
 		return nil, err
 	}
 	return s, nil
+}
+
+// Restart starts a killed server again on its port and directory (a
+// cluster node keeps its nodes.conf), with extra arguments after the
+// original ones (a later option wins: "--replicaof", host, port makes a
+// killed primary come back as a replica).
+func (s *Server) Restart(extra ...string) error {
+	if s.Alive() {
+		return fmt.Errorf("redistest: restart %s: still running", s.Addr)
+	}
+	return s.run(append(slices.Clone(s.argv), extra...))
+}
+
+// run starts the process with argv and waits until it answers PING.
+func (s *Server) run(argv []string) error {
+	bin := s.bin
+	cmd, done := exec.Command(bin, argv...), make(chan struct{})
+	s.pmu.Lock()
+	s.cmd, s.done = cmd, done
+	s.pmu.Unlock()
+	cmd.Stdout = &lockedWriter{s: s}
+	cmd.Stderr = &lockedWriter{s: s}
+	// The server dies with the test binary even if the binary is killed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		close(done)
+		return fmt.Errorf("redistest: start %s: %w", bin, err)
+	}
+	go func() {
+		_ = cmd.Wait()
+		close(done)
+	}()
+	if err := s.waitReady(10 * time.Second); err != nil {
+		s.Kill()
+		return err
+	}
+	return nil
 }
 
 type lockedWriter struct{ s *Server }
@@ -149,10 +183,11 @@ func (s *Server) Log() string {
 }
 
 func (s *Server) waitReady(timeout time.Duration) error {
+	_, done := s.proc()
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		select {
-		case <-s.done:
+		case <-done:
 			return fmt.Errorf("redistest: redis-server on port %d exited: %s", s.Port, s.Log())
 		default:
 		}
@@ -187,17 +222,18 @@ func ping(addr string) error {
 
 // Stop kills the server and removes its directory. It is safe to call twice.
 func (s *Server) Stop() {
-	if s.cmd != nil && s.cmd.Process != nil {
+	cmd, done := s.proc()
+	if cmd != nil && cmd.Process != nil {
 		select {
-		case <-s.done:
+		case <-done:
 		default:
-			_ = s.cmd.Process.Signal(syscall.SIGCONT)
-			_ = s.cmd.Process.Signal(syscall.SIGTERM)
+			_ = cmd.Process.Signal(syscall.SIGCONT)
+			_ = cmd.Process.Signal(syscall.SIGTERM)
 			select {
-			case <-s.done:
+			case <-done:
 			case <-time.After(5 * time.Second):
-				_ = s.cmd.Process.Kill()
-				<-s.done
+				_ = cmd.Process.Kill()
+				<-done
 			}
 		}
 	}
@@ -206,22 +242,30 @@ func (s *Server) Stop() {
 
 // Kill stops the server at once with SIGKILL (a crash).
 func (s *Server) Kill() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		_ = s.cmd.Process.Kill()
-		<-s.done
+	cmd, done := s.proc()
+	if cmd != nil && cmd.Process != nil {
+		_ = cmd.Process.Kill()
+		<-done
 	}
 }
 
 // Pause freezes the server (SIGSTOP), as a stalled VM would be.
-func (s *Server) Pause() { _ = s.cmd.Process.Signal(syscall.SIGSTOP) }
+func (s *Server) Pause() {
+	cmd, _ := s.proc()
+	_ = cmd.Process.Signal(syscall.SIGSTOP)
+}
 
 // Resume continues a paused server (SIGCONT).
-func (s *Server) Resume() { _ = s.cmd.Process.Signal(syscall.SIGCONT) }
+func (s *Server) Resume() {
+	cmd, _ := s.proc()
+	_ = cmd.Process.Signal(syscall.SIGCONT)
+}
 
 // Alive reports whether the process is still running.
 func (s *Server) Alive() bool {
+	_, done := s.proc()
 	select {
-	case <-s.done:
+	case <-done:
 		return false
 	default:
 		return true

@@ -1,0 +1,642 @@
+package fleet
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+	"github.com/redis/go-redis/v9"
+	"github.com/tgsession/redisstore"
+	"github.com/tgsession/redisstore/internal/redistest"
+	"github.com/tgsession/redisstore/lock"
+	"github.com/tgsession/redisstore/storage"
+)
+
+// The failover robustness test (issue 23): fleet workers own sessions on a
+// Sentinel and on a Cluster topology while the primary is killed (kill -9)
+// again and again, each time after its replica was stopped for a while so
+// that replication really lags. Every worker runs in this process, so every
+// ownership interval and every auth-key read and write is stamped on one
+// monotonic clock. The histories are checked with porcupine (the lease as a
+// mutex, each session's auth key as a register) and directly (no two
+// ownership intervals of a session overlap; no confirmed write is lost).
+//
+// TGSESSION_FAILOVERS (default 20) sets the failovers per topology and TTL,
+// TGSESSION_FAILOVER_TTLS (default "2s") the lease TTLs to run;
+// TGSESSION_FAILOVER_NOCONFIRM=1 runs the leases with lock.NoReplicas (no
+// confirmed renewals), to measure what confirmation prevents: expect the
+// test to fail then.
+
+const (
+	foSessions = 6
+	foWorkers  = 3
+)
+
+// foHistory records what the workers did, on one monotonic clock (ns since
+// base).
+type foHistory struct {
+	base time.Time
+	ttl  time.Duration
+
+	mu      sync.Mutex
+	stints  []*foStint
+	writes  []foWrite
+	reads   []foRead
+	nextSeq map[string]uint64
+}
+
+type foStint struct {
+	session, worker string
+	id              int
+	acquired, began int64 // acquisition sent; Open returned (the handler began)
+	ended           int64 // the lease stopped being trusted (0: still held)
+	cause           error
+}
+
+type foWrite struct {
+	session        string
+	seq            uint64
+	call, ret      int64
+	confirmed      bool // else ambiguous: ErrNotDurable or outcome unknown
+	worker, stints int
+}
+
+type foRead struct {
+	session   string
+	seq       uint64
+	call, ret int64
+	worker    int
+}
+
+func (h *foHistory) now() int64 { return int64(time.Since(h.base)) }
+
+func (h *foHistory) at(t time.Time) int64 { return int64(t.Sub(h.base)) }
+
+// authKey encodes seq in a 256-byte auth key.
+func authKey(seq uint64) []byte {
+	k := make([]byte, 256)
+	for i := range k {
+		k[i] = byte(i)
+	}
+	binary.BigEndian.PutUint64(k, seq)
+	return k
+}
+
+func (h *foHistory) handler(worker string, wi int) Handler {
+	return func(ctx context.Context, st *redisstore.Store) error {
+		l := st.Lease()
+		began := h.now()
+		s := &foStint{session: st.Name(), worker: worker, acquired: h.at(l.Acquired()), began: began}
+		h.mu.Lock()
+		s.id = len(h.stints)
+		h.stints = append(h.stints, s)
+		h.mu.Unlock()
+		go func() {
+			<-l.Context().Done()
+			end := min(h.now(), h.at(l.Deadline()))
+			h.mu.Lock()
+			s.ended, s.cause = end, context.Cause(l.Context())
+			h.mu.Unlock()
+		}()
+		call := h.now()
+		k, err := st.AuthKey(ctx)
+		if err == nil && len(k) == 256 {
+			h.mu.Lock()
+			h.reads = append(h.reads, foRead{session: st.Name(), seq: binary.BigEndian.Uint64(k), call: call, ret: h.now(), worker: wi})
+			h.mu.Unlock()
+		}
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(100 * time.Millisecond):
+			}
+			h.mu.Lock()
+			h.nextSeq[st.Name()]++
+			seq := h.nextSeq[st.Name()]
+			h.mu.Unlock()
+			call := h.now()
+			err := st.SetAuthKey(ctx, authKey(seq))
+			ret := h.now()
+			ambiguous := errors.Is(err, storage.ErrNotDurable) || errors.Is(err, redisstore.ErrOutcomeUnknown)
+			if err == nil || ambiguous {
+				h.mu.Lock()
+				h.writes = append(h.writes, foWrite{session: st.Name(), seq: seq, call: call, ret: ret, confirmed: err == nil, worker: wi, stints: s.id})
+				h.mu.Unlock()
+			}
+			if ambiguous {
+				// Stop writing for the rest of this stint: one write whose
+				// outcome is unknown per stint keeps the check tractable.
+				<-ctx.Done()
+				return nil
+			}
+		}
+	}
+}
+
+// foTopology is a topology the test fails over.
+type foTopology interface {
+	client() redis.UniversalClient
+	// fail stops the current primary's replica for lag, kills the primary,
+	// resumes the replica and returns the kill's time.
+	fail(t *testing.T, round int, lag time.Duration) time.Time
+	// heal waits for the promotion and brings the killed node back as a
+	// replica of the new primary, in sync.
+	heal(t *testing.T)
+}
+
+type sentinelTopo struct {
+	s      *redistest.Sentinel
+	nodes  [2]*redistest.Server
+	killed *redistest.Server
+	other  *redistest.Server
+}
+
+func (x *sentinelTopo) client() redis.UniversalClient { return x.s.Client() }
+
+func (x *sentinelTopo) fail(t *testing.T, _ int, lag time.Duration) time.Time {
+	ctx := context.Background()
+	addr, err := x.s.PrimaryAddr(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.killed, x.other = x.nodes[0], x.nodes[1]
+	if x.nodes[1].Addr == addr {
+		x.killed, x.other = x.nodes[1], x.nodes[0]
+	}
+	x.other.Pause()
+	time.Sleep(lag)
+	x.killed.Kill()
+	killed := time.Now()
+	x.other.Resume()
+	return killed
+}
+
+func (x *sentinelTopo) heal(t *testing.T) {
+	ctx := context.Background()
+	wait(t, 60*time.Second, "sentinels promote "+x.other.Addr, func() bool {
+		addr, err := x.s.PrimaryAddr(ctx)
+		return err == nil && addr == x.other.Addr
+	})
+	// Back as a replica of the new primary (not as an empty primary that
+	// clients still pointing at the old address could write to).
+	if err := x.killed.Restart("--replicaof", "127.0.0.1", strconv.Itoa(x.other.Port)); err != nil {
+		t.Fatal(err)
+	}
+	if err := redistest.WaitReplicaSynced(ctx, x.killed.Addr, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, 60*time.Second, "every sentinel sees the replica healthy", func() bool {
+		for _, sn := range x.s.Sentinels {
+			c := redis.NewSentinelClient(&redis.Options{Addr: sn.Addr})
+			reps, err := c.Replicas(ctx, redistest.MasterName).Result()
+			c.Close()
+			if err != nil || len(reps) == 0 {
+				return false
+			}
+			ok := false
+			for _, r := range reps {
+				if r["name"] == x.killed.Addr && r["flags"] == "slave" && r["master-link-status"] == "ok" {
+					ok = true
+				}
+			}
+			if !ok {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+type clusterTopo struct {
+	c            *redistest.Cluster
+	keys         []string
+	killed, prom *redistest.Server
+	key          string
+}
+
+func (x *clusterTopo) client() redis.UniversalClient { return x.c.Client() }
+
+func (x *clusterTopo) fail(t *testing.T, round int, lag time.Duration) time.Time {
+	ctx := context.Background()
+	x.key = x.keys[round%len(x.keys)]
+	primary, replica, err := x.c.PrimaryFor(ctx, x.key)
+	if err != nil || replica == nil {
+		t.Fatalf("no primary with a replica for %s: %v", x.key, err)
+	}
+	x.killed, x.prom = primary, replica
+	replica.Pause()
+	time.Sleep(lag)
+	primary.Kill()
+	killed := time.Now()
+	replica.Resume()
+	return killed
+}
+
+func (x *clusterTopo) heal(t *testing.T) {
+	ctx := context.Background()
+	wait(t, 60*time.Second, "cluster promotes "+x.prom.Addr, func() bool {
+		p, _, err := x.c.PrimaryFor(ctx, x.key)
+		return err == nil && p == x.prom
+	})
+	if err := x.killed.Restart(); err != nil { // rejoins from nodes.conf as a replica
+		t.Fatal(err)
+	}
+	wait(t, 60*time.Second, x.killed.Addr+" back as the replica", func() bool {
+		p, r, err := x.c.PrimaryFor(ctx, x.key)
+		return err == nil && p == x.prom && r == x.killed
+	})
+	if err := redistest.WaitReplicaSynced(ctx, x.killed.Addr, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wait(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(limit); ; time.Sleep(50 * time.Millisecond) {
+		if cond() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, limit)
+		}
+	}
+}
+
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+func failoverTTLs(t *testing.T) []time.Duration {
+	v := os.Getenv("TGSESSION_FAILOVER_TTLS")
+	if v == "" {
+		return []time.Duration{2 * time.Second}
+	}
+	var out []time.Duration
+	for _, f := range strings.Split(v, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(f))
+		if err != nil {
+			t.Fatalf("TGSESSION_FAILOVER_TTLS: %v", err)
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+func TestOwnershipThroughFailovers(t *testing.T) {
+	rounds := envInt("TGSESSION_FAILOVERS", 20)
+	for _, ttl := range failoverTTLs(t) {
+		for _, topo := range []string{"sentinel", "cluster"} {
+			t.Run(fmt.Sprintf("%s/ttl=%v", topo, ttl), func(t *testing.T) {
+				t.Parallel()
+				runFailovers(t, topo, ttl, rounds)
+			})
+		}
+	}
+}
+
+func runFailovers(t *testing.T, topoName string, ttl time.Duration, rounds int) {
+	ctx := context.Background()
+	prefix := "fo"
+	var topo foTopology
+	names := make([]string, foSessions)
+	for i := range names {
+		names[i] = fmt.Sprintf("acct-%d", i)
+	}
+	switch topoName {
+	case "sentinel":
+		s := redistest.NewSentinel(t)
+		topo = &sentinelTopo{s: s, nodes: [2]*redistest.Server{s.Primary, s.Replica}}
+	default:
+		c := redistest.NewCluster(t, 3, 1)
+		x := &clusterTopo{c: c}
+		for _, n := range names {
+			st, err := redisstore.New(c.Client(), n, redisstore.Options{Mode: redisstore.Unfenced, Prefix: prefix})
+			if err != nil {
+				t.Fatal(err)
+			}
+			x.keys = append(x.keys, st.LeaseKey())
+		}
+		topo = x
+	}
+	setup := topo.client()
+	defer setup.Close()
+	for _, n := range names {
+		st, err := redisstore.New(setup, n, redisstore.Options{Mode: redisstore.Unfenced, Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Open(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SetAuthKey(ctx, authKey(0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := &foHistory{base: time.Now(), ttl: ttl, nextSeq: map[string]uint64{}}
+	leaseOpts := lock.Options{TTL: ttl} // WaitReplicas: automatic (the default)
+	if os.Getenv("TGSESSION_FAILOVER_NOCONFIRM") == "1" {
+		leaseOpts.WaitReplicas = lock.NoReplicas
+	}
+	var ws []*running
+	for i := range foWorkers {
+		id := fmt.Sprintf("w%d", i)
+		c := topo.client()
+		defer c.Close()
+		w, err := New(c, Options{WorkerID: id, Prefix: prefix, Interval: 200 * time.Millisecond,
+			Lease: leaseOpts,
+			Store: redisstore.Options{Durability: redisstore.Durability{Replicas: 1, Timeout: 200 * time.Millisecond}}},
+			h.handler(id, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rctx, cancel := context.WithCancel(ctx)
+		r := &running{w: w, cancel: cancel, done: make(chan error, 1)}
+		go func() { r.done <- w.Run(rctx) }()
+		ws = append(ws, r)
+	}
+	stopped := false
+	stopWorkers := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		for _, r := range ws {
+			r.cancel()
+			<-r.done
+		}
+	}
+	defer stopWorkers()
+	fair := (foSessions + foWorkers - 1) / foWorkers
+	waitOwned(t, foSessions, 60*time.Second, ws, func(l []int) bool { return within(l, fair-1, fair) })
+
+	// Sample every worker's Owned every 10 ms: the most any one holds.
+	maxHeld, samples := 0, 0
+	sampling := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			select {
+			case <-sampling:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			for _, r := range ws {
+				maxHeld = max(maxHeld, len(r.w.Owned()))
+			}
+			samples++
+		}
+	}()
+
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 23))
+	kills := make([]int64, 0, rounds)
+	var lastKill time.Time
+	for round := range rounds {
+		// A Sentinel does not fail the same master over again within twice
+		// its failover-timeout (3 s) of the last attempt.
+		if d := 7*time.Second - time.Since(lastKill); d > 0 {
+			time.Sleep(d)
+		}
+		lo, hi := ttl/4, ttl*3/4 // the replica lags a quarter to three quarters of a TTL
+		lag := lo + time.Duration(rng.Int64N(int64(hi-lo)))
+		lastKill = topo.fail(t, round, lag)
+		kills = append(kills, h.at(lastKill))
+		topo.heal(t)
+		// Every session owned and confirmed-written again after the kill.
+		killedAt := h.at(lastKill)
+		wait(t, 20*ttl+30*time.Second, "every session written again after the kill", func() bool {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			done := map[string]bool{}
+			for _, w := range h.writes {
+				if w.confirmed && w.call > killedAt {
+					done[w.session] = true
+				}
+			}
+			return len(done) == foSessions
+		})
+		t.Logf("round %d: replica lagged %v before the kill; healed and writing again %v after it",
+			round, lag.Round(time.Millisecond), time.Since(lastKill).Round(time.Millisecond))
+	}
+	close(sampling)
+	<-sampled
+	stopWorkers()
+	end := h.now() + 1
+	checkFailoverHistory(t, h, kills, end, topoName, ttl)
+	t.Logf("%s ttl=%v: at most %d sessions held by one worker in %d samples (fair share %d)", topoName, ttl, maxHeld, samples, fair)
+	if maxHeld > fair+1 {
+		t.Errorf("a worker held %d sessions at once; want at most fair share + 1 = %d", maxHeld, fair+1)
+	}
+}
+
+// checkFailoverHistory checks the recorded history: directly, and with
+// porcupine.
+func checkFailoverHistory(t *testing.T, h *foHistory, kills []int64, end int64, topo string, ttl time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	// 1. No two ownership intervals of a session overlap, from the
+	// acquisition's send to the end of trust (Lost, or the deadline).
+	bySession := map[string][]*foStint{}
+	for _, s := range h.stints {
+		if s.ended == 0 {
+			s.ended = end
+		}
+		bySession[s.session] = append(bySession[s.session], s)
+	}
+	overlaps, intervals := 0, len(h.stints)
+	minMargin := time.Duration(1 << 62)
+	unconfirmed := 0
+	for _, s := range h.stints {
+		if errors.Is(s.cause, lock.ErrNotDurable) {
+			unconfirmed++
+		}
+	}
+	for name, ss := range bySession {
+		slices.SortFunc(ss, func(a, b *foStint) int { return int(a.acquired - b.acquired) })
+		for i := 1; i < len(ss); i++ {
+			margin := time.Duration(ss[i].acquired - ss[i-1].ended)
+			minMargin = min(minMargin, margin)
+			if margin <= 0 {
+				overlaps++
+				t.Errorf("%s: %s's lease [%v, %v] overlaps %s's [%v, %v] by %v", name,
+					ss[i-1].worker, time.Duration(ss[i-1].acquired), time.Duration(ss[i-1].ended),
+					ss[i].worker, time.Duration(ss[i].acquired), time.Duration(ss[i].ended), -margin)
+			}
+		}
+	}
+	// 2. No confirmed write lost: every read returns the latest write
+	// confirmed before it was sent, or a later (ambiguous or concurrent) one.
+	lost := 0
+	for _, r := range h.reads {
+		var latest uint64
+		for _, w := range h.writes {
+			if w.session == r.session && w.confirmed && w.ret < r.call && w.seq > latest {
+				latest = w.seq
+			}
+		}
+		if r.seq < latest {
+			lost++
+			t.Errorf("%s: a read at %v returned write %d; write %d had been confirmed before it", r.session, time.Duration(r.call), r.seq, latest)
+		}
+	}
+	confirmed, ambiguous := 0, 0
+	for _, w := range h.writes {
+		if w.confirmed {
+			confirmed++
+		} else {
+			ambiguous++
+		}
+	}
+	// 3. The write gap after each kill: until every session had a confirmed
+	// write again.
+	var gaps []time.Duration
+	for _, k := range kills {
+		first := map[string]int64{}
+		for _, w := range h.writes {
+			if w.confirmed && w.call > k {
+				if f, ok := first[w.session]; !ok || w.ret < f {
+					first[w.session] = w.ret
+				}
+			}
+		}
+		var g int64
+		for _, f := range first {
+			g = max(g, f-k)
+		}
+		gaps = append(gaps, time.Duration(g))
+	}
+	slices.Sort(gaps)
+	t.Logf("%s ttl=%v: %d failovers; %d ownership intervals, %d overlapping, smallest margin between consecutive owners %v; "+
+		"%d leases given up because renewals went unconfirmed; %d confirmed auth-key writes, %d ambiguous, %d reads, %d confirmed writes lost; "+
+		"write gap after a kill: median %v, max %v",
+		topo, ttl, len(kills), intervals, overlaps, minMargin.Round(time.Millisecond), unconfirmed, confirmed, ambiguous, len(h.reads), lost,
+		gaps[len(gaps)/2].Round(time.Millisecond), gaps[len(gaps)-1].Round(time.Millisecond))
+
+	// 4. porcupine: the lease of each session as a mutex, its auth key as a
+	// register.
+	var leaseOps, keyOps []porcupine.Operation
+	for _, s := range h.stints {
+		wi := int(s.worker[1] - '0')
+		leaseOps = append(leaseOps,
+			porcupine.Operation{ClientId: wi, Input: mutexOp{s.session, true}, Call: s.acquired, Return: s.began, Output: true},
+			// The lease ends in Redis some time after this owner stopped
+			// trusting it (it expires, or is released): open-ended.
+			porcupine.Operation{ClientId: wi, Input: mutexOp{s.session, false}, Call: s.ended, Return: end, Output: true})
+	}
+	for _, w := range h.writes {
+		ret := w.ret
+		if !w.confirmed {
+			ret = end // may take effect (or be lost) any time after it was sent
+		}
+		keyOps = append(keyOps, porcupine.Operation{ClientId: w.worker, Input: regOp{w.session, true, w.seq}, Call: w.call, Return: ret})
+	}
+	for _, r := range h.reads {
+		keyOps = append(keyOps, porcupine.Operation{ClientId: r.worker, Input: regOp{r.session, false, 0}, Output: r.seq, Call: r.call, Return: r.ret})
+	}
+	for _, c := range []struct {
+		name  string
+		model porcupine.Model
+		ops   []porcupine.Operation
+	}{{"lease", mutexModel, leaseOps}, {"auth key", registerModel, keyOps}} {
+		res, info := porcupine.CheckOperationsVerbose(c.model, c.ops, 2*time.Minute)
+		t.Logf("%s ttl=%v: porcupine on the %s history (%d operations): %v", topo, ttl, c.name, len(c.ops), res)
+		if res != porcupine.Ok {
+			dir := os.Getenv("TGSESSION_ARTIFACTS")
+			if dir == "" {
+				dir = t.TempDir()
+			}
+			path := filepath.Join(dir, fmt.Sprintf("porcupine-%s-%s-%v.html", strings.ReplaceAll(c.name, " ", "-"), topo, ttl))
+			if err := porcupine.VisualizePath(c.model, info, path); err != nil {
+				t.Logf("visualization: %v", err)
+			}
+			t.Errorf("%s history is %v (not linearizable); visualization: %s", c.name, res, path)
+		}
+	}
+}
+
+type mutexOp struct {
+	session string
+	acquire bool
+}
+
+// mutexModel: per session, a mutex; acquire needs it free, release held.
+var mutexModel = porcupine.Model{
+	Partition: func(h []porcupine.Operation) [][]porcupine.Operation {
+		return partition(h, func(op porcupine.Operation) string { return op.Input.(mutexOp).session })
+	},
+	Init: func() any { return false },
+	Step: func(state, input, _ any) (bool, any) {
+		held, in := state.(bool), input.(mutexOp)
+		if in.acquire {
+			return !held, true
+		}
+		return held, false
+	},
+	DescribeOperation: func(input, _ any) string {
+		if input.(mutexOp).acquire {
+			return "acquire " + input.(mutexOp).session
+		}
+		return "release " + input.(mutexOp).session
+	},
+}
+
+type regOp struct {
+	session string
+	write   bool
+	seq     uint64
+}
+
+// registerModel: per session, the auth key's sequence number; it starts at
+// 0 (set before the workers start).
+var registerModel = porcupine.Model{
+	Partition: func(h []porcupine.Operation) [][]porcupine.Operation {
+		return partition(h, func(op porcupine.Operation) string { return op.Input.(regOp).session })
+	},
+	Init: func() any { return uint64(0) },
+	Step: func(state, input, output any) (bool, any) {
+		in := input.(regOp)
+		if in.write {
+			return true, in.seq
+		}
+		return output.(uint64) == state.(uint64), state
+	},
+	DescribeOperation: func(input, output any) string {
+		in := input.(regOp)
+		if in.write {
+			return fmt.Sprintf("write %d", in.seq)
+		}
+		return fmt.Sprintf("read -> %v", output)
+	},
+}
+
+func partition(h []porcupine.Operation, key func(porcupine.Operation) string) [][]porcupine.Operation {
+	groups := map[string][]porcupine.Operation{}
+	var order []string
+	for _, op := range h {
+		k := key(op)
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], op)
+	}
+	out := make([][]porcupine.Operation, 0, len(order))
+	for _, k := range order {
+		out = append(out, groups[k])
+	}
+	return out
+}
