@@ -222,7 +222,7 @@ type Lease struct {
 	opts   Options
 	owner  Owner
 	sent   time.Time // monotonic: when the acquisition was sent (Acquired)
-	m      *Manager // renews it (a manager of its own for TryAcquire/Acquire)
+	m      *Manager  // renews it (a manager of its own for TryAcquire/Acquire)
 
 	mu          sync.Mutex
 	deadline    time.Time // monotonic: when this owner stops trusting the lease
