@@ -3,9 +3,12 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/tgsession/redisstore/internal/redistest"
 	"github.com/tgsession/redisstore/lock"
 	"github.com/tgsession/redisstore/storage"
@@ -61,5 +64,44 @@ func TestRefusedWriteEndsLease(t *testing.T) {
 				t.Errorf("the other worker's lease was touched: %q", v)
 			}
 		})
+	}
+}
+
+// TestFencedWriteOnReplicaIsRefused: the owner's connection lands on an
+// empty replica (a killed primary restarted as a replica at its old
+// address). A fenced write there is refused with READONLY before the script
+// runs: not "lease lost", and the lease is not ended by it.
+func TestFencedWriteOnReplicaIsRefused(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := redistest.Require(t)
+	other, err := redistest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Stop()
+	replica, err := redistest.Start("--replicaof", "127.0.0.1", strconv.Itoa(other.Port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer replica.Stop()
+	if err := redistest.WaitReplicaSynced(ctx, replica.Addr, 15*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	proxy := redistest.NewProxy(t, srv.Addr)
+	c := redis.NewClient(&redis.Options{Addr: proxy.Addr, MaxRetries: -1})
+	defer c.Close()
+	s := leaseStore(t, c, "onreplica-"+redistest.TempName(t), "acct", lock.Options{TTL: time.Minute})
+	if err := s.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	proxy.Retarget(replica.Addr)
+	err = s.SetDate(ctx, 1)
+	if err == nil || errors.Is(err, lock.ErrLeaseLost) || !strings.Contains(err.Error(), "READONLY") {
+		t.Errorf("a fenced write on a replica = %v; want READONLY, not lease lost", err)
+	}
+	if verr := s.Lease().Valid(); verr != nil {
+		t.Errorf("the lease after a write refused by a replica: %v", verr)
 	}
 }

@@ -46,3 +46,38 @@ func ExampleAcquire() {
 	// true
 	// <nil>
 }
+
+func ExampleRevoke() {
+	ctx := context.Background()
+	m := miniredis.NewMiniRedis()
+	_ = m.Start()
+	defer m.Close()
+	client := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer client.Close()
+	key := "tgsession:{stuck_account}:lease"
+
+	owner, err := lock.TryAcquire(ctx, client, key, lock.Options{TTL: 15 * time.Second, WorkerID: "worker-1"})
+	if err != nil {
+		panic(err)
+	}
+
+	// The operator revokes what Inspect showed. The owner hears it, stops
+	// trusting its lease, then frees the key; the delay is the longest
+	// that can take (an owner that never hears is outlived by the key).
+	info, _ := lock.Inspect(ctx, client, key)
+	delay, ok, _ := lock.Revoke(ctx, client, key, info)
+	fmt.Println(ok, delay > 0 && delay <= 15*time.Second)
+
+	<-owner.Lost()
+	fmt.Println(errors.Is(context.Cause(owner.Context()), lock.ErrRevoked))
+
+	// A standby gets the session once the owner acknowledged.
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	standby, err := lock.Acquire(wctx, client, key, lock.Options{WorkerID: "worker-2"})
+	fmt.Println(err == nil && standby.Owner().WorkerID == "worker-2")
+	// Output:
+	// true true
+	// true
+	// true
+}
