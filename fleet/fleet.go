@@ -10,6 +10,12 @@
 // goroutine, one deadline timer), and it listens on one pub/sub channel.
 // The handler runs once per owned session, in a goroutine of its own.
 //
+// After a failover the promoted replica may lack the latest heartbeats, and
+// every worker was cut off for a while: a worker whose view of the members
+// lost data, or that could not read it for two intervals, holds still for
+// three intervals (takes nothing, hands nothing back) while the others'
+// heartbeats arrive, instead of taking every session and handing them back.
+//
 // Keys (all under the store's prefix P, outside any session's hash tag, each
 // a single key, so they work on Redis Cluster):
 //
