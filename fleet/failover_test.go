@@ -136,10 +136,16 @@ func (h *foHistory) handler(worker string, wi int) Handler {
 				h.mu.Unlock()
 			}
 			if ambiguous {
-				// Stop writing for the rest of this stint: one write whose
-				// outcome is unknown per stint keeps the check tractable.
-				<-ctx.Done()
-				return nil
+				// Write again only after half a TTL: a few writes whose
+				// outcome is unknown per failover keep porcupine's search
+				// small (each may take effect any time after it was sent).
+				// A later confirmed write confirms it too (replication is
+				// ordered).
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(max(time.Second, h.ttl/2)):
+				}
 			}
 		}
 	}
