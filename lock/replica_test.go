@@ -93,8 +93,10 @@ func TestUnconfirmedRenewalsKeepTheDeadline(t *testing.T) {
 	replica.Pause()
 	defer replica.Resume()
 	stopped := time.Now()
-	// A renewal in flight at the stop may still be confirmed; none later.
-	time.Sleep(l.opts.WaitTimeout + 50*time.Millisecond)
+	// A renewal round under way at the stop may still be confirmed; none
+	// that starts after it. Every round ends within WaitTimeout of its
+	// start, and one starts every RenewEvery.
+	time.Sleep(l.opts.RenewEvery + l.opts.WaitTimeout)
 	frozen := l.Deadline()
 	if !frozen.After(stopped) {
 		t.Fatalf("lease deadline %v before the stop", frozen.Sub(stopped))
