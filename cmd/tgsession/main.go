@@ -9,7 +9,7 @@
 //	tgsession show NAME                  one session (the auth key only as its fingerprint)
 //	tgsession peers NAME --id/--username/--phone
 //	tgsession rm NAME [--yes]            delete a session
-//	tgsession unlock NAME [--yes]        release a stuck worker's lease (the one shown)
+//	tgsession unlock NAME [--yes]        revoke a stuck worker's lease (the one shown): the owner is told, a standby takes over once it acknowledges or the lease runs out
 //	tgsession workers                    the live fleet workers, their capacity and load
 //	tgsession bench [--redis URL]        speed and memory against raw Redis
 //
