@@ -151,6 +151,31 @@ func (h *foHistory) handler(worker string, wi int) Handler {
 	}
 }
 
+// contend is a standby that wants the session's lease all the time, as a
+// second worker started by mistake (or a bug in the assignment) would: it
+// waits with lock.Acquire, and releases what it gets at once. It is what a
+// lease that a failover lost lets in; its stints go into the history.
+func (h *foHistory) contend(ctx context.Context, client redis.UniversalClient, session, key string, id string, o lock.Options) {
+	o.WorkerID = id
+	for ctx.Err() == nil {
+		l, err := lock.Acquire(ctx, client, key, o)
+		if err != nil {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		s := &foStint{session: session, worker: id, acquired: h.at(l.Acquired()), began: h.now()}
+		// Trust ends as Release begins (it ends the lease before it deletes
+		// the key, so nobody can acquire earlier); a lost lease ended sooner.
+		s.ended = min(h.now(), h.at(l.Deadline()))
+		_ = l.Release(context.WithoutCancel(ctx))
+		s.cause = context.Cause(l.Context())
+		h.mu.Lock()
+		s.id = len(h.stints)
+		h.stints = append(h.stints, s)
+		h.mu.Unlock()
+	}
+}
+
 // foTopology is a topology the test fails over.
 type foTopology interface {
 	client() redis.UniversalClient
@@ -182,11 +207,34 @@ func (x *sentinelTopo) fail(t *testing.T, _ int, lag time.Duration) time.Time {
 		x.killed, x.other = x.nodes[1], x.nodes[0]
 	}
 	x.other.Pause()
+	ballast(t, x.killed.Addr, "ballast")
 	time.Sleep(lag)
 	x.killed.Kill()
 	killed := time.Now()
 	x.other.Resume()
 	return killed
+}
+
+// ballastMB is how much the primary writes right after its replica stopped:
+// more than the kernel's socket buffers between them hold (a few MB on
+// loopback), so that what follows stays in the primary's output buffer and
+// dies with it. Without it a stopped replica still receives the stream into
+// its socket buffer and, resumed, applies every write the primary made: no
+// lag at all.
+const ballastMB = 32
+
+// ballast writes ballastMB into keys of tag on the server at addr.
+func ballast(t *testing.T, addr, tag string) {
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	defer c.Close()
+	pipe := c.Pipeline()
+	v := strings.Repeat("b", 1<<20)
+	for i := range ballastMB {
+		pipe.Set(context.Background(), fmt.Sprintf("{%s}:ballast:%d", tag, i), v, time.Minute)
+	}
+	if _, err := pipe.Exec(context.Background()); err != nil {
+		t.Fatalf("ballast: %v", err)
+	}
 }
 
 func (x *sentinelTopo) heal(t *testing.T) {
@@ -243,6 +291,8 @@ func (x *clusterTopo) fail(t *testing.T, round int, lag time.Duration) time.Time
 	}
 	x.killed, x.prom = primary, replica
 	replica.Pause()
+	tag, _, _ := strings.Cut(strings.TrimPrefix(x.key[strings.Index(x.key, "{"):], "{"), "}")
+	ballast(t, primary.Addr, tag)
 	time.Sleep(lag)
 	primary.Kill()
 	killed := time.Now()
@@ -390,6 +440,20 @@ func runFailovers(t *testing.T, topoName string, ttl time.Duration, rounds int) 
 	fair := (foSessions + foWorkers - 1) / foWorkers
 	waitOwned(t, foSessions, 60*time.Second, ws, func(l []int) bool { return within(l, fair-1, fair) })
 
+	// A standby per session, on a client of its own, contends all the time.
+	cctx, stopContenders := context.WithCancel(ctx)
+	var contenders sync.WaitGroup
+	defer func() { stopContenders(); contenders.Wait() }()
+	for i, n := range names {
+		c := topo.client()
+		defer c.Close()
+		st, err := redisstore.New(c, n, redisstore.Options{Mode: redisstore.Unfenced, Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		contenders.Go(func() { h.contend(cctx, c, n, st.LeaseKey(), fmt.Sprintf("s%d", i), leaseOpts) })
+	}
+
 	// Sample every worker's Owned every 10 ms: the most any one holds.
 	maxHeld, samples := 0, 0
 	sampling := make(chan struct{})
@@ -422,6 +486,7 @@ func runFailovers(t *testing.T, topoName string, ttl time.Duration, rounds int) 
 		lag := lo + time.Duration(rng.Int64N(int64(hi-lo)))
 		lastKill = topo.fail(t, round, lag)
 		kills = append(kills, h.at(lastKill))
+		t.Logf("round %d: killed at %v", round, time.Duration(h.at(lastKill)))
 		topo.heal(t)
 		// Every session owned and confirmed-written again after the kill.
 		killedAt := h.at(lastKill)
@@ -441,6 +506,8 @@ func runFailovers(t *testing.T, topoName string, ttl time.Duration, rounds int) 
 	}
 	close(sampling)
 	<-sampled
+	stopContenders()
+	contenders.Wait()
 	stopWorkers()
 	end := h.now() + 1
 	checkFailoverHistory(t, h, kills, end, topoName, ttl)
@@ -455,8 +522,9 @@ func runFailovers(t *testing.T, topoName string, ttl time.Duration, rounds int) 
 func checkFailoverHistory(t *testing.T, h *foHistory, kills []int64, end int64, topo string, ttl time.Duration) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	// 1. No two ownership intervals of a session overlap, from the
-	// acquisition's send to the end of trust (Lost, or the deadline).
+	// 1. No two ownership intervals of a session overlap: from the moment the
+	// acquisition returned to the end of trust (Lost, release, or the
+	// deadline, whichever came first).
 	bySession := map[string][]*foStint{}
 	for _, s := range h.stints {
 		if s.ended == 0 {
@@ -464,7 +532,12 @@ func checkFailoverHistory(t *testing.T, h *foHistory, kills []int64, end int64, 
 		}
 		bySession[s.session] = append(bySession[s.session], s)
 	}
-	overlaps, intervals := 0, len(h.stints)
+	overlaps, intervals, standby := 0, len(h.stints), 0
+	for _, s := range h.stints {
+		if s.worker[0] == 's' {
+			standby++
+		}
+	}
 	minMargin := time.Duration(1 << 62)
 	unconfirmed := 0
 	for _, s := range h.stints {
@@ -473,15 +546,17 @@ func checkFailoverHistory(t *testing.T, h *foHistory, kills []int64, end int64, 
 		}
 	}
 	for name, ss := range bySession {
-		slices.SortFunc(ss, func(a, b *foStint) int { return int(a.acquired - b.acquired) })
+		// Trust starts when the acquisition returns (began): an attempt sent
+		// during a failover may be executed seconds later, on the new primary.
+		slices.SortFunc(ss, func(a, b *foStint) int { return int(a.began - b.began) })
 		for i := 1; i < len(ss); i++ {
-			margin := time.Duration(ss[i].acquired - ss[i-1].ended)
+			margin := time.Duration(ss[i].began - ss[i-1].ended)
 			minMargin = min(minMargin, margin)
 			if margin <= 0 {
 				overlaps++
-				t.Errorf("%s: %s's lease [%v, %v] overlaps %s's [%v, %v] by %v", name,
-					ss[i-1].worker, time.Duration(ss[i-1].acquired), time.Duration(ss[i-1].ended),
-					ss[i].worker, time.Duration(ss[i].acquired), time.Duration(ss[i].ended), -margin)
+				t.Errorf("%s: %s's lease [%v, %v] (ended: %v) overlaps %s's [%v sent, %v trusted, %v] by %v", name,
+					ss[i-1].worker, time.Duration(ss[i-1].acquired), time.Duration(ss[i-1].ended), ss[i-1].cause,
+					ss[i].worker, time.Duration(ss[i].acquired), time.Duration(ss[i].began), time.Duration(ss[i].ended), -margin)
 			}
 		}
 	}
@@ -527,17 +602,20 @@ func checkFailoverHistory(t *testing.T, h *foHistory, kills []int64, end int64, 
 		gaps = append(gaps, time.Duration(g))
 	}
 	slices.Sort(gaps)
-	t.Logf("%s ttl=%v: %d failovers; %d ownership intervals, %d overlapping, smallest margin between consecutive owners %v; "+
+	t.Logf("%s ttl=%v: %d failovers; %d ownership intervals (%d of them the standbys'), %d overlapping, smallest margin between consecutive owners %v; "+
 		"%d leases given up because renewals went unconfirmed; %d confirmed auth-key writes, %d ambiguous, %d reads, %d confirmed writes lost; "+
 		"write gap after a kill: median %v, max %v",
-		topo, ttl, len(kills), intervals, overlaps, minMargin.Round(time.Millisecond), unconfirmed, confirmed, ambiguous, len(h.reads), lost,
+		topo, ttl, len(kills), intervals, standby, overlaps, minMargin.Round(time.Millisecond), unconfirmed, confirmed, ambiguous, len(h.reads), lost,
 		gaps[len(gaps)/2].Round(time.Millisecond), gaps[len(gaps)-1].Round(time.Millisecond))
 
 	// 4. porcupine: the lease of each session as a mutex, its auth key as a
 	// register.
 	var leaseOps, keyOps []porcupine.Operation
 	for _, s := range h.stints {
-		wi := int(s.worker[1] - '0')
+		wi := int(s.worker[1] - '0') // fleet worker w0..w2: 0..2; standby s0..s5: 3..8
+		if s.worker[0] == 's' {
+			wi += foWorkers
+		}
 		leaseOps = append(leaseOps,
 			porcupine.Operation{ClientId: wi, Input: mutexOp{s.session, true}, Call: s.acquired, Return: s.began, Output: true},
 			// The lease ends in Redis some time after this owner stopped
