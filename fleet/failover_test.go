@@ -169,6 +169,7 @@ func (h *foHistory) contend(ctx context.Context, client redis.UniversalClient, s
 		s.ended = min(h.now(), h.at(l.Deadline()))
 		_ = l.Release(context.WithoutCancel(ctx))
 		s.cause = context.Cause(l.Context())
+		time.Sleep(20 * time.Millisecond) // room for the assigned worker to take it back
 		h.mu.Lock()
 		s.id = len(h.stints)
 		h.stints = append(h.stints, s)
