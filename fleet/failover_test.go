@@ -193,6 +193,7 @@ type sentinelTopo struct {
 	nodes  [2]*redistest.Server
 	killed *redistest.Server
 	other  *redistest.Server
+	last   string // what a sentinel said last while the test waited for it
 }
 
 func (x *sentinelTopo) client() redis.UniversalClient { return x.s.Client() }
@@ -252,6 +253,11 @@ func (x *sentinelTopo) heal(t *testing.T) {
 	if err := redistest.WaitReplicaSynced(ctx, x.killed.Addr, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("last seen: %s", x.last)
+		}
+	}()
 	wait(t, 60*time.Second, "every sentinel sees the replica healthy", func() bool {
 		for _, sn := range x.s.Sentinels {
 			c := redis.NewSentinelClient(&redis.Options{Addr: sn.Addr})
@@ -262,9 +268,14 @@ func (x *sentinelTopo) heal(t *testing.T) {
 			}
 			ok := false
 			for _, r := range reps {
-				if r["name"] == x.killed.Addr && r["flags"] == "slave" && r["master-link-status"] == "ok" {
+				f := r["flags"]
+				if r["name"] == x.killed.Addr && strings.Contains(f, "slave") && !strings.Contains(f, "s_down") &&
+					!strings.Contains(f, "disconnected") && r["master-link-status"] == "ok" {
 					ok = true
 				}
+			}
+			if !ok {
+				x.last = fmt.Sprintf("sentinel %s: replicas %v", sn.Addr, reps)
 			}
 			if !ok {
 				return false

@@ -12,9 +12,9 @@
 //
 // After a failover the promoted replica may lack the latest heartbeats, and
 // every worker was cut off for a while: a worker whose view of the members
-// lost data, or that could not read it for two intervals, holds still for
-// three intervals (takes nothing, hands nothing back) while the others'
-// heartbeats arrive, instead of taking every session and handing them back.
+// lost data, or that could not read it for two intervals, keeps planning
+// with the members it saw before for MemberTTL (unless they leave or come
+// back), instead of taking every session and handing them back.
 //
 // Keys (all under the store's prefix P, outside any session's hash tag, each
 // a single key, so they work on Redis Cluster):
@@ -158,11 +158,11 @@ type Worker struct {
 	kick  chan struct{}
 
 	// Membership as this worker last saw it, to notice a view that lost
-	// data (a failover to a replica that missed heartbeats): see settle.
-	seen        map[string]int64 // member -> heartbeat expiry (unix ms) last read
-	left        map[string]bool  // members that announced "leave" since the last reconcile
-	lastRead    time.Time        // the last successful read of the members
-	settleUntil time.Time
+	// data (a failover to a replica that missed heartbeats): see view.
+	seen     map[string]int64     // member -> heartbeat expiry (unix ms) last read
+	left     map[string]bool      // members that announced "leave" since the last reconcile
+	lastRead time.Time            // the last successful read of the members
+	ghosts   map[string]time.Time // members planned with although missing now, until when
 }
 
 // New returns a worker; Run starts it.
@@ -175,7 +175,7 @@ func New(client redis.UniversalClient, opts Options, handler Handler) (*Worker, 
 		return nil, errors.New("fleet: a handler is required")
 	}
 	return &Worker{client: client, opts: o, handler: handler, owned: map[string]*owned{}, kick: make(chan struct{}, 1),
-		left: map[string]bool{}}, nil
+		left: map[string]bool{}, ghosts: map[string]time.Time{}}, nil
 }
 
 // Owned returns the names of the sessions the worker owns now, sorted: those
@@ -280,8 +280,8 @@ func (w *Worker) announce(ctx context.Context, what string) {
 }
 
 // reconcile heartbeats, reads the members and the registry, and moves this
-// worker's sessions toward the plan. While the view of the members is
-// settling after a loss of data (settle), it only heartbeats.
+// worker's sessions toward the plan. After a loss of data it plans with
+// the members it saw before (view).
 func (w *Worker) reconcile(ctx context.Context) error {
 	if err := w.heartbeat(ctx); err != nil {
 		return err
@@ -291,10 +291,7 @@ func (w *Worker) reconcile(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("fleet: read members: %w", err)
 	}
-	if w.settle(scored) {
-		return nil
-	}
-	members := parseMembers(scored)
+	members := w.view(scored)
 	if !slices.ContainsFunc(members, func(m Member) bool { return m.ID == w.opts.WorkerID }) {
 		members = append(members, Member{ID: w.opts.WorkerID, Capacity: w.opts.Capacity})
 	}
@@ -352,19 +349,21 @@ func (w *Worker) heartbeat(ctx context.Context) error {
 	return nil
 }
 
-// settle reports whether the worker must hold still because its view of the
-// members lost data: a member vanished before its heartbeat expired without
-// announcing its leave, or a member's heartbeat is older than the one read
-// last time; or this worker could not read the members for more than two
+// view returns the members to plan with: those the set holds now, plus
+// "ghosts" — members this worker saw live before its view lost data, kept
+// for MemberTTL unless they announce their leave or heartbeat again. The
+// view lost data when a member vanished before its heartbeat expired
+// without a leave, when a member's heartbeat is older than the one read last
+// time, or when this worker could not read the set for more than two
 // intervals. All mean the server answering now missed recent writes (a
-// failover to a replica that lagged, a restart without persistence), or
-// that every worker was cut off alike: the others' heartbeats have yet to
-// reach it, and a worker that planned from
-// this view would see itself (nearly) alone, take everything and hand it
-// back a moment later. It holds still (heartbeats only: nothing taken,
-// nothing handed back) for three intervals after the last such sign, long
-// enough for every live worker's next heartbeat to arrive.
-func (w *Worker) settle(scored []redis.Z) bool {
+// failover to a replica that lagged, a restart without persistence), or that
+// every worker was cut off alike and the others' heartbeats have yet to
+// arrive (their clients may find the new primary later than this one). A
+// worker that planned from the bare view would see itself (nearly) alone,
+// take every session and hand them back a moment later. Keeping ghosts for
+// MemberTTL delays nothing real: a worker that did die still holds its
+// leases for about a lease TTL.
+func (w *Worker) view(scored []redis.Z) []Member {
 	now := time.Now()
 	self := w.opts.WorkerID + "|" + strconv.Itoa(w.opts.Capacity)
 	current := make(map[string]int64, len(scored))
@@ -373,7 +372,7 @@ func (w *Worker) settle(scored []redis.Z) bool {
 			current[m] = int64(z.Score)
 		}
 	}
-	lost := false
+	lost := !w.lastRead.IsZero() && now.Sub(w.lastRead) > 2*w.opts.Interval // cut off
 	for m, exp := range w.seen {
 		id, _, _ := strings.Cut(m, "|")
 		cur, ok := current[m]
@@ -385,23 +384,32 @@ func (w *Worker) settle(scored []redis.Z) bool {
 			lost = true // heartbeats only move forward: an older one is back
 		}
 	}
-	// A worker cut off from Redis for more than two intervals (a failover,
-	// a partition, a stall) finds the others' heartbeats expired: they were
-	// cut off too, most likely, and are about to heartbeat again.
-	if !w.lastRead.IsZero() && now.Sub(w.lastRead) > 2*w.opts.Interval {
-		lost = true
+	if lost {
+		for m := range w.seen {
+			id, _, _ := strings.Cut(m, "|")
+			if _, ok := current[m]; !ok && m != self && !w.left[id] {
+				w.ghosts[m] = now.Add(w.opts.MemberTTL)
+			}
+		}
+		if w.opts.Logger != nil {
+			w.opts.Logger.Warn("fleet: the members set lost recent heartbeats, or this worker was cut off (a failover?); planning with the members seen before",
+				"worker", w.opts.WorkerID, "for", w.opts.MemberTTL)
+		}
+	}
+	for m, until := range w.ghosts {
+		id, _, _ := strings.Cut(m, "|")
+		if _, back := current[m]; back || w.left[id] || now.After(until) {
+			delete(w.ghosts, m)
+		}
 	}
 	w.lastRead = now
 	clear(w.left)
 	w.seen = current
-	if lost {
-		w.settleUntil = now.Add(3 * w.opts.Interval)
-		if w.opts.Logger != nil {
-			w.opts.Logger.Warn("fleet: the members set lost recent heartbeats (a failover?); holding still while it settles",
-				"worker", w.opts.WorkerID, "for", 3*w.opts.Interval)
-		}
+	raw := slices.Clone(scored)
+	for m := range w.ghosts {
+		raw = append(raw, redis.Z{Member: m})
 	}
-	return now.Before(w.settleUntil)
+	return parseMembers(raw)
 }
 
 // take opens a session with a managed lease and starts its handler; a

@@ -422,7 +422,11 @@ func (l *Lease) Lose(reason error) {
 	if reason == nil || !errors.Is(reason, ErrLeaseLost) {
 		reason = fmt.Errorf("%w: %v", ErrLeaseLost, reason)
 	}
-	l.end(reason)
+	if l.end(reason) {
+		// Refused because an operator revoked it? Then acknowledge, so a
+		// waiting worker need not sit out the lock delay.
+		go l.m.acknowledge(l)
+	}
 }
 
 // expire ends the lease at its deadline, saying why no renewal moved it.
@@ -442,8 +446,8 @@ func (l *Lease) expire() {
 }
 
 // end records the lease's end once: err wraps ErrLeaseLost (Lost fires) or
-// is ErrReleased.
-func (l *Lease) end(err error) {
+// is ErrReleased. It reports whether this call ended it.
+func (l *Lease) end(err error) bool {
 	l.mu.Lock()
 	first := l.err == nil
 	if first {
@@ -457,6 +461,7 @@ func (l *Lease) end(err error) {
 		}
 		l.cancel(err)
 	}
+	return first
 }
 
 // renewed moves the deadline after a renewal sent at sent that Redis applied;

@@ -101,9 +101,18 @@ func (m *Manager) TryAcquire(ctx context.Context, key string) (*Lease, error) {
 	m.leases[l] = struct{}{}
 	m.byKey[key] = l
 	m.mu.Unlock()
-	// Listen for a revocation from now on (SUBSCRIBE is sent, not waited
-	// for; a failure is retried by go-redis when it reconnects).
+	// Listen for a revocation from now on. A lease of its own waits for
+	// Redis to confirm the subscription (one round trip, so a revocation
+	// right after the acquisition is heard); a Manager of many does not
+	// wait. A revocation missed either way is found at the next renewal
+	// (refresh.lua answers -1), and a failed SUBSCRIBE is sent again by
+	// go-redis when it reconnects.
 	_ = m.sub.Subscribe(ctx, Channel(key))
+	if m.solo {
+		wctx, cancel := context.WithTimeout(ctx, m.opts.RenewEvery)
+		_, _ = m.sub.Receive(wctx)
+		cancel()
+	}
 	m.startListening()
 	select {
 	case m.wake <- struct{}{}:
@@ -411,8 +420,10 @@ func (m *Manager) renewOn(ctx context.Context, target redisutil.Pipeliner, addr 
 				m.opts.Logger.Warn("lock: renewal not confirmed by replicas; the deadline stays", "key", l.key, "replicas", need,
 					"wait_err", wait.Err(), "deadline_in", time.Until(l.Deadline()))
 			}
+		case err == nil && n == -1:
+			m.revoked(l.key) // the revocation message was missed
 		case err == nil:
-			l.end(fmt.Errorf("%w: the lease was gone, taken over or revoked at renewal", ErrLeaseLost))
+			l.end(fmt.Errorf("%w: the lease was gone or taken over at renewal", ErrLeaseLost))
 		default:
 			m.renewFailed(l, err)
 		}
@@ -512,10 +523,16 @@ func (m *Manager) revoked(key string) {
 		return
 	}
 	l.end(fmt.Errorf("%w: %w", ErrLeaseLost, ErrRevoked))
+	m.acknowledge(l)
+}
+
+// acknowledge deletes l's key if it holds l's value revoked (the owner has
+// stopped trusting it) and wakes the waiting workers.
+func (m *Manager) acknowledge(l *Lease) {
 	ctx, cancel := context.WithTimeout(context.Background(), m.opts.TTL)
 	defer cancel()
-	if n, err := releaseScript.Run(ctx, m.client, []string{key}, revokedPrefix+l.value).Int(); err == nil && n == 1 {
-		_ = announce(ctx, m.client, key, "released")
+	if n, err := releaseScript.Run(ctx, m.client, []string{l.key}, revokedPrefix+l.value).Int(); err == nil && n == 1 {
+		_ = announce(ctx, m.client, l.key, "released")
 	}
 }
 
