@@ -54,6 +54,8 @@ type foHistory struct {
 	writes  []foWrite
 	reads   []foRead
 	nextSeq map[string]uint64
+
+	standbyErrs map[string]int // why the standbys' Acquire failed, by error
 }
 
 type foStint struct {
@@ -157,9 +159,15 @@ func (h *foHistory) handler(worker string, wi int) Handler {
 // lease that a failover lost lets in; its stints go into the history.
 func (h *foHistory) contend(ctx context.Context, client redis.UniversalClient, session, key string, id string, o lock.Options) {
 	o.WorkerID = id
+	o.PollInterval = 100 * time.Millisecond // eager
 	for ctx.Err() == nil {
 		l, err := lock.Acquire(ctx, client, key, o)
 		if err != nil {
+			if ctx.Err() == nil {
+				h.mu.Lock()
+				h.standbyErrs[strings.SplitN(err.Error(), ":", 4)[len(strings.SplitN(err.Error(), ":", 4))-1]]++
+				h.mu.Unlock()
+			}
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
@@ -415,7 +423,7 @@ func runFailovers(t *testing.T, topoName string, ttl time.Duration, rounds int) 
 			t.Fatal(err)
 		}
 	}
-	h := &foHistory{base: time.Now(), ttl: ttl, nextSeq: map[string]uint64{}}
+	h := &foHistory{base: time.Now(), ttl: ttl, nextSeq: map[string]uint64{}, standbyErrs: map[string]int{}}
 	leaseOpts := lock.Options{TTL: ttl} // WaitReplicas: automatic (the default)
 	if os.Getenv("TGSESSION_FAILOVER_NOCONFIRM") == "1" {
 		leaseOpts.WaitReplicas = lock.NoReplicas
@@ -523,6 +531,7 @@ func runFailovers(t *testing.T, topoName string, ttl time.Duration, rounds int) 
 	stopWorkers()
 	end := h.now() + 1
 	checkFailoverHistory(t, h, kills, end, topoName, ttl)
+	t.Logf("%s ttl=%v: the standbys' failed Acquire calls: %v", topoName, ttl, h.standbyErrs)
 	t.Logf("%s ttl=%v: at most %d sessions held by one worker in %d samples (fair share %d)", topoName, ttl, maxHeld, samples, fair)
 	if maxHeld > fair+1 {
 		t.Errorf("a worker held %d sessions at once; want at most fair share + 1 = %d", maxHeld, fair+1)
