@@ -249,9 +249,32 @@ func ballast(t *testing.T, addr, tag string) {
 
 func (x *sentinelTopo) heal(t *testing.T) {
 	ctx := context.Background()
+	defer func() {
+		if t.Failed() {
+			t.Logf("last seen: %s", x.last)
+		}
+	}()
+	// The failover is over when every Sentinel names the new primary, none
+	// has a failover in progress, and the new primary says it is one: only
+	// then does the killed node come back (a node restarted while a
+	// Sentinel still counted it primary was turned into a second primary,
+	// or the new one into its replica, emptying it).
 	wait(t, 60*time.Second, "sentinels promote "+x.other.Addr, func() bool {
-		addr, err := x.s.PrimaryAddr(ctx)
-		return err == nil && addr == x.other.Addr
+		for _, sn := range x.s.Sentinels {
+			c := redis.NewSentinelClient(&redis.Options{Addr: sn.Addr})
+			addr, err := c.GetMasterAddrByName(ctx, redistest.MasterName).Result()
+			m, merr := c.Master(ctx, redistest.MasterName).Result()
+			c.Close()
+			if err != nil || merr != nil || len(addr) != 2 || addr[0]+":"+addr[1] != x.other.Addr ||
+				strings.Contains(m["flags"], "failover") || strings.Contains(m["flags"], "down") {
+				x.last = fmt.Sprintf("sentinel %s: master %v %v", sn.Addr, addr, m["flags"])
+				return false
+			}
+		}
+		c := redis.NewClient(&redis.Options{Addr: x.other.Addr})
+		defer c.Close()
+		info, err := c.Info(ctx, "replication").Result()
+		return err == nil && strings.Contains(info, "role:master")
 	})
 	// Back as a replica of the new primary (not as an empty primary that
 	// clients still pointing at the old address could write to).
@@ -261,11 +284,6 @@ func (x *sentinelTopo) heal(t *testing.T) {
 	if err := redistest.WaitReplicaSynced(ctx, x.killed.Addr, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
-		if t.Failed() {
-			t.Logf("last seen: %s", x.last)
-		}
-	}()
 	wait(t, 60*time.Second, "every sentinel sees the replica healthy", func() bool {
 		for _, sn := range x.s.Sentinels {
 			c := redis.NewSentinelClient(&redis.Options{Addr: sn.Addr})
