@@ -14,8 +14,9 @@ import (
 // line (no flags), so a read-only replica refuses it with READONLY before it
 // runs, instead of answering from stale or empty data (a renewal sent to a
 // replica must never read as "the lease is gone"). A server that cannot
-// compile the shebang (Redis before 7, miniredis) gets the script without it;
-// which one a client's server takes is probed once per client (Shebang).
+// compile the shebang (Redis before 7, miniredis) gets the script without it:
+// its first compile error is remembered per client (Rejected), so no probe
+// round trip is spent.
 type Script struct {
 	flagged, plain *redis.Script
 }
