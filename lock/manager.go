@@ -134,7 +134,7 @@ func (m *Manager) obtain(ctx context.Context, key string) (*Lease, error) {
 	}
 	token := newToken()
 	value := token + sep + string(meta)
-	target, addr, err := m.target(ctx, key)
+	target, addr, err := redisutil.Primary(ctx, m.client, key)
 	if err != nil {
 		return nil, explain(ctx, m.client, key, fmt.Errorf("lock: acquire %s: %w", key, err))
 	}
@@ -199,21 +199,6 @@ func (m *Manager) obtain(ctx context.Context, key string) (*Lease, error) {
 	}
 	l.ctx, l.cancel = context.WithCancelCause(context.Background())
 	return l, nil
-}
-
-// target returns where key's commands go, for pipelines with a WAIT: the
-// client itself, or on a Cluster the primary that serves key's slot now.
-// addr names that primary ("" for a non-cluster client).
-func (m *Manager) target(ctx context.Context, key string) (redisutil.Pipeliner, string, error) {
-	cc, ok := m.client.(*redis.ClusterClient)
-	if !ok {
-		return m.client, "", nil
-	}
-	node, err := cc.MasterForKey(ctx, key)
-	if err != nil {
-		return nil, "", err
-	}
-	return node, node.Options().Addr, nil
 }
 
 // need returns how many replicas must confirm a write on the primary at
@@ -342,7 +327,7 @@ func (m *Manager) renewLoop() {
 		groups := map[string][]*Lease{}
 		targets := map[string]redisutil.Pipeliner{}
 		for _, l := range leases {
-			target, addr, err := m.target(ctx, l.key)
+			target, addr, err := redisutil.Primary(ctx, m.client, l.key)
 			if err != nil {
 				m.renewFailed(l, err)
 				continue

@@ -24,19 +24,31 @@ type Pipeliner interface {
 	Pipeline() redis.Pipeliner
 }
 
+// Primary returns where key's commands go for a pipeline that ends in WAIT
+// (which must run on the write's connection): the client itself, or on a
+// ClusterClient the primary serving key's slot now (from its cached slot
+// map). addr names that primary, "" for a client that is not a cluster.
+func Primary(ctx context.Context, client redis.UniversalClient, key string) (target Pipeliner, addr string, err error) {
+	cc, ok := client.(*redis.ClusterClient)
+	if !ok {
+		return client, "", nil
+	}
+	node, err := cc.MasterForKey(ctx, key)
+	if err != nil {
+		return nil, "", err
+	}
+	return node, node.Options().Addr, nil
+}
+
 // Do queues the write with queue, then WAIT replicas timeout, and executes
 // both in one pipeline on key's primary. It returns the write's error (the
 // first failing command queued by queue), else the number of replicas that
 // confirmed. A NOSCRIPT error is returned as is; the caller retries with EVAL.
 func Do(ctx context.Context, client redis.UniversalClient, key string, replicas int, timeout time.Duration,
 	queue func(redis.Pipeliner)) (int, error) {
-	var target Pipeliner = client
-	if cc, ok := client.(*redis.ClusterClient); ok {
-		node, err := cc.MasterForKey(ctx, key)
-		if err != nil {
-			return 0, err
-		}
-		target = node
+	target, _, err := Primary(ctx, client, key)
+	if err != nil {
+		return 0, err
 	}
 	pipe := target.Pipeline()
 	queue(pipe)
