@@ -456,10 +456,12 @@ func (l *Lease) end(err error) bool {
 	l.mu.Unlock()
 	if first {
 		l.m.forget(l) // before Lost fires: whoever sees Lost sees the manager without it
+		// Cancel first: whoever sees Lost finds Context done with its cause
+		// (context.Cause set), never a nil cause in between.
+		l.cancel(err)
 		if errors.Is(err, ErrLeaseLost) {
 			close(l.lost)
 		}
-		l.cancel(err)
 	}
 	return first
 }
