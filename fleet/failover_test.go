@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -62,6 +63,10 @@ type foHistory struct {
 	nextSeq map[string]uint64
 
 	standbyErrs map[string]int // why the standbys' Acquire failed, by error
+
+	// explain, if set, describes what the servers did with a session's
+	// lease key between two instants (the MONITOR record), for an overlap.
+	explain func(session string, from, to int64) string
 }
 
 type foStint struct {
@@ -455,7 +460,37 @@ func runFailovers(t *testing.T, topoName string, ttl time.Duration, rounds int) 
 		}
 	}
 	h := &foHistory{base: time.Now(), ttl: ttl, nextSeq: map[string]uint64{}, standbyErrs: map[string]int{}}
-	leaseOpts := lock.Options{TTL: ttl} // WaitReplicas: automatic (the default)
+	// What every server did with the lease keys, and what the leases
+	// logged, to explain an overlap if one is found.
+	var mon *monitor
+	if x, ok := topo.(*sentinelTopo); ok {
+		mon = newMonitor(h, x.nodes[0].Addr, x.nodes[1].Addr)
+	} else {
+		mon = newMonitor(h, topo.(*clusterTopo).c.Addrs()...)
+	}
+	defer mon.close()
+	leaseLog := &stampedLog{h: h}
+	leaseKeys := map[string]string{}
+	for _, n := range names {
+		st, err := redisstore.New(setup, n, redisstore.Options{Mode: redisstore.Unfenced, Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaseKeys[n] = st.LeaseKey()
+	}
+	h.explain = func(session string, from, to int64) string {
+		return "servers:\n" + mon.around(leaseKeys[session], from, to) + "lease logs:\n" + leaseLog.around(leaseKeys[session], from, to)
+	}
+	defer func() {
+		if t.Failed() {
+			if x, ok := topo.(*sentinelTopo); ok {
+				for _, n := range append(x.nodes[:], x.s.Sentinels...) {
+					t.Logf("log of %s:\n%s", n.Addr, n.Log())
+				}
+			}
+		}
+	}()
+	leaseOpts := lock.Options{TTL: ttl, Logger: slog.New(slog.NewTextHandler(leaseLog, &slog.HandlerOptions{Level: slog.LevelDebug}))} // WaitReplicas: automatic (the default)
 	if os.Getenv("TGSESSION_FAILOVER_NOCONFIRM") == "1" {
 		leaseOpts.WaitReplicas = lock.NoReplicas
 	}
@@ -609,6 +644,9 @@ func checkFailoverHistory(t *testing.T, h *foHistory, kills []int64, end int64, 
 				t.Errorf("%s: %s's lease [%v, %v] (ended: %v) overlaps %s's [%v sent, %v trusted, %v] by %v", name,
 					ss[i-1].worker, time.Duration(ss[i-1].acquired), time.Duration(ss[i-1].ended), ss[i-1].cause,
 					ss[i].worker, time.Duration(ss[i].acquired), time.Duration(ss[i].began), time.Duration(ss[i].ended), -margin)
+				if h.explain != nil {
+					t.Logf("%s around the overlap:\n%s", name, h.explain(name, ss[i-1].acquired-3*int64(h.ttl), ss[i].ended+int64(time.Second)))
+				}
 			}
 		}
 	}

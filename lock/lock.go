@@ -456,6 +456,9 @@ func (l *Lease) end(err error) bool {
 	l.mu.Unlock()
 	if first {
 		l.m.forget(l) // before Lost fires: whoever sees Lost sees the manager without it
+		if lg := l.opts.Logger; lg != nil && errors.Is(err, ErrLeaseLost) {
+			lg.Warn("lock: lease lost", "key", l.key, "worker", l.opts.WorkerID, "token", l.token[:8], "err", err)
+		}
 		// Cancel first: whoever sees Lost finds Context done with its cause
 		// (context.Cause set), never a nil cause in between.
 		l.cancel(err)

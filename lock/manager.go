@@ -198,6 +198,9 @@ func (m *Manager) obtain(ctx context.Context, key string) (*Lease, error) {
 		close(l.done) // no renewal goroutine of its own to wait for
 	}
 	l.ctx, l.cancel = context.WithCancelCause(context.Background())
+	if o.Logger != nil {
+		o.Logger.Debug("lock: acquired", "key", key, "worker", o.WorkerID, "token", token[:8], "replicas", need)
+	}
 	return l, nil
 }
 
@@ -401,6 +404,10 @@ func (m *Manager) renewOn(ctx context.Context, target redisutil.Pipeliner, addr 
 		switch {
 		case err == nil && n == 1:
 			l.renewed(sent, confirmed)
+			if confirmed && m.opts.Logger != nil {
+				m.opts.Logger.Debug("lock: renewed", "key", l.key, "worker", m.opts.WorkerID, "token", l.token[:8], "replicas", need,
+					"deadline_in", time.Until(l.Deadline()))
+			}
 			if !confirmed && m.opts.Logger != nil {
 				m.opts.Logger.Warn("lock: renewal not confirmed by replicas; the deadline stays", "key", l.key, "replicas", need,
 					"wait_err", wait.Err(), "deadline_in", time.Until(l.Deadline()))

@@ -169,13 +169,17 @@ type lockedWriter struct{ s *Server }
 func (w *lockedWriter) Write(p []byte) (int, error) {
 	w.s.mu.Lock()
 	defer w.s.mu.Unlock()
-	if w.s.log.Len() < 1<<16 {
+	if w.s.log.Len() < logLimit {
 		w.s.log.Write(p)
 	}
 	return len(p), nil
 }
 
-// Log returns what the server printed (first 64 KiB).
+// logLimit is how much of a server's output Log keeps: enough for a long
+// failover test's role changes (Sentinels log every event).
+const logLimit = 4 << 20
+
+// Log returns what the server printed (its first 4 MiB).
 func (s *Server) Log() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
