@@ -88,3 +88,68 @@ func (s *Store) AuthKeyStorage(ctx context.Context) (string, error) {
 	}
 	return "encrypted (" + id + ")", nil
 }
+
+// Reseal re-encrypts the stored auth key with Options.Keys' current key (a
+// plaintext key too) and returns how it was stored before, as
+// AuthKeyStorage says it ("" when the session has no auth key: nothing to
+// do). A key already sealed with the current key is left as it is.
+//
+// It is a compare-and-swap: the write goes ahead only if the stored auth key
+// is still the one it read, so a concurrent import or login is never undone
+// (ErrChanged, nothing written). The other fields are never written.
+// It needs Options.Keys, and is fenced like any write: a Leased store writes
+// with its lease, an Unfenced one is refused while a worker owns the session
+// (lock.ErrHeld).
+func (s *Store) Reseal(ctx context.Context) (was string, err error) {
+	const op = "reseal auth key"
+	if err := s.checkOpen(op); err != nil {
+		return "", err
+	}
+	if s.opts.Keys == nil {
+		return "", s.fail(op, errors.New("no keyring: set Options.Keys (tgsession --keyring or $TGSESSION_KEYRING)"))
+	}
+	token, err := s.token(op)
+	if err != nil {
+		return "", err
+	}
+	stored, err := s.rdb.HGet(ctx, s.keys.session, authKeyField).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return "", nil
+	case err != nil:
+		return "", s.fail(op, err)
+	}
+	was = "plaintext"
+	if !strings.HasPrefix(stored, authKeyRaw) {
+		id, err := keyring.KeyID(stored)
+		if err != nil {
+			return "", s.fail(op, err)
+		}
+		was = "encrypted (" + id + ")"
+		current, _, err := s.opts.Keys.CurrentKey(ctx)
+		if err != nil {
+			return "", s.fail(op, fmt.Errorf("keyring: %w", err))
+		}
+		if id == current {
+			return was, nil
+		}
+	}
+	k, err := s.openAuthKey(ctx, stored)
+	if err != nil {
+		return "", s.fail(op, err)
+	}
+	sealed, err := s.sealAuthKey(ctx, k)
+	if err != nil {
+		return "", s.fail(op, err)
+	}
+	if s.cache != nil {
+		s.cache.invalidateSession()
+		defer s.cache.invalidateSession()
+	}
+	c := setFieldsCall(s.keys, token, storage.Session{}, 0, "")
+	c.args = append(c.args, "if:"+authKeyField, stored, authKeyField, sealed)
+	if s.opts.Durability.Replicas > 0 {
+		return was, s.durable(ctx, op, c)
+	}
+	return was, s.failWrite(op, c.run(ctx, s.rdb).Err())
+}

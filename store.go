@@ -47,6 +47,11 @@ import (
 // backup or an export (tgsession import), or open with RecreateLost.
 var ErrSessionLost = errors.New("session data is gone although the session is registered: evicted (check maxmemory-policy), flushed or deleted by hand; restore it with tgsession import, or open with Options.RecreateLost")
 
+// ErrChanged reports a read-modify-write (Reseal, tgsession rekey) refused
+// because the data changed between its read and its write (an import, a
+// login, another rekey): nothing was written. Read again and retry.
+var ErrChanged = errors.New("the session changed since it was read (an import, a login or another rekey wrote it); nothing was written: read it again and retry")
+
 // ErrOutcomeUnknown reports a write whose request may have reached Redis but
 // whose reply did not come back (a connection reset, a timeout, a canceled
 // context): it may or may not have been applied. The wrapping error says
@@ -141,6 +146,8 @@ func (s *Store) fail(op string, err error) error {
 		}
 	case redis.HasErrorPrefix(err, "LEASEHELD"):
 		err = fmt.Errorf("%w (a store opened Unfenced cannot write while a worker owns the session; stop it, or release its lease)", lock.ErrHeld)
+	case redis.HasErrorPrefix(err, "CHANGED"):
+		err = ErrChanged
 	case redis.HasErrorPrefix(err, "BADARG"):
 		err = fmt.Errorf("%w: %s", storage.ErrInvalid, strings.TrimPrefix(err.Error(), "BADARG "))
 	case errors.Is(err, lock.ErrNotDurable) && !errors.Is(err, storage.ErrNotDurable):

@@ -116,19 +116,20 @@ func rekeyOne(ctx context.Context, rdb redis.UniversalClient, f flags, keys keyr
 		return "", err
 	}
 	defer st.Close()
-	was, err := st.AuthKeyStorage(ctx)
-	if err != nil || was == "" {
-		return was, err
-	}
-	key, err := st.AuthKey(ctx)
+	// A compare-and-swap on the stored envelope: an import or login that
+	// lands between the read and the write is never undone (ErrChanged).
+	was, err := st.Reseal(ctx)
 	if err != nil {
-		return "", err
-	}
-	if err := st.SetAuthKey(ctx, key); err != nil {
-		if errors.Is(err, lock.ErrHeld) {
+		switch {
+		case errors.Is(err, lock.ErrHeld):
 			return "", fmt.Errorf("%w: a worker owns it; stop it, or pass --wait (nothing was changed)", err)
+		case errors.Is(err, redisstore.ErrChanged):
+			return "", fmt.Errorf("%w: run rekey again", err)
 		}
 		return "", err
+	}
+	if was == "" {
+		return "", nil
 	}
 	if now, err := st.AuthKeyStorage(ctx); err != nil || !strings.HasPrefix(now, "encrypted") {
 		return "", fmt.Errorf("after the write the key is stored %q (%v)", now, err)

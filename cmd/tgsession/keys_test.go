@@ -19,6 +19,7 @@ import (
 	"github.com/tgsession/redisstore"
 	"github.com/tgsession/redisstore/filestore"
 	"github.com/tgsession/redisstore/internal/redistest"
+	"github.com/tgsession/redisstore/keyring"
 	"github.com/tgsession/redisstore/lock"
 	"github.com/tgsession/redisstore/storage"
 )
@@ -257,7 +258,30 @@ func TestEncryptedAtRest(t *testing.T) {
 	}
 	fails(t, tg(t, "", append([]string{"export", "f"}, withRing...)...), 1, "does not decrypt", "export of a moved blob")
 
-	// rekey refuses a session a worker owns, and waits with --wait.
+	// rekey refuses a session a worker owns, and waits with --wait. The
+	// session is made plaintext first, so that rekey has something to do
+	// (a key sealed with the current key is left as it is).
+	kr, err := keyring.Load(ring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plain storage.AuthKey
+	for _, keys := range []keyring.KeyProvider{kr, nil} { // read it with the keyring, write it without
+		st, err := redisstore.New(c, "s", redisstore.Options{Mode: redisstore.Unfenced, Prefix: "enc", OpenExisting: true, Keys: keys})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Open(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if keys != nil {
+			if plain, err = st.AuthKey(ctx); err != nil {
+				t.Fatal(err)
+			}
+		} else if err := st.SetAuthKey(ctx, plain); err != nil {
+			t.Fatal(err)
+		}
+	}
 	owner, err := redisstore.New(c, "s", redisstore.Options{Mode: redisstore.Leased, Prefix: "enc", Lease: lock.Options{TTL: 10 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
