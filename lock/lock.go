@@ -41,9 +41,18 @@
 // WaitTimeout leaves the deadline where it was. How many replicas must
 // confirm is Options.WaitReplicas; by default (0) one, whenever the key's
 // primary reports an online replica (INFO replication, read with every
-// renewal round), and none on a server without replicas. The cost: an owner
-// whose replicas lag (or are all down) longer than TTL - SafetyMargin gives
-// its sessions up rather than risk a second owner after a failover.
+// renewal round) or any primary reached through the same client ever did,
+// and none on a server that never showed a replica. The memory matters: a
+// primary that reports no replica in a topology that has them is either one
+// whose replica is down or one about to be demoted. Measured on Sentinel: a
+// new primary, busy with a full sync, missed its pings; the Sentinels
+// promoted the replica that was still syncing, and the lease a worker took
+// on the old primary in the meantime (trusted, as the primary reported no
+// replica) vanished with the demotion, 370 ms before that worker learned
+// it. The cost: an owner whose replicas lag (or are all down) longer than
+// TTL - SafetyMargin gives its sessions up rather than risk a second owner
+// after a failover; with one replica per primary that includes the time
+// after a failover until the old primary is back as a replica, so run two.
 //
 // Every lease script carries Redis 7's "#!lua" shebang, so a read-only
 // replica refuses it (READONLY, retried) instead of answering from stale or
@@ -141,7 +150,8 @@ type Options struct {
 	// WaitReplicas is how many replicas must confirm (Redis WAIT, up to
 	// WaitTimeout) an acquisition and every renewal before the owner trusts
 	// it. 0 (the default) means one whenever the lease key's primary reports
-	// an online replica, and none otherwise; NoReplicas never waits. An
+	// an online replica or a primary reached through the same client ever
+	// did, and none otherwise; NoReplicas never waits. An
 	// acquisition not confirmed in time is released and fails with an error
 	// wrapping ErrNotDurable (Acquire keeps trying while its context lasts);
 	// a renewal not confirmed in time leaves the owner's deadline where it

@@ -207,7 +207,9 @@ func (m *Manager) obtain(ctx context.Context, key string) (*Lease, error) {
 // need returns how many replicas must confirm a write on the primary at
 // addr: Options.WaitReplicas if set, else (automatic) one if the primary's
 // INFO replication (info, when read) or the last one seen reports an online
-// replica.
+// replica, or if any primary reached through this client ever did
+// (redisutil.Replicated): a topology with replicas never trusts a primary's
+// lone word, which a failover promoting a replica over it would discard.
 func (m *Manager) need(addr string, info *redis.StringCmd) int {
 	switch {
 	case m.opts.WaitReplicas > 0:
@@ -220,9 +222,13 @@ func (m *Manager) need(addr string, info *redis.StringCmd) int {
 	if info != nil {
 		if text, err := info.Result(); err == nil {
 			m.replicas[addr] = onlineReplicas(text)
+			redisutil.NoteReplicas(m.client, m.replicas[addr])
 		} else if m.opts.Logger != nil && redis.HasErrorPrefix(err, "NOPERM") {
 			m.opts.Logger.Warn("lock: cannot read INFO replication; renewals are confirmed by replicas only when it can be read", "err", err)
 		}
+	}
+	if redisutil.Replicated(m.client) {
+		return 1
 	}
 	return min(m.replicas[addr], 1)
 }

@@ -29,6 +29,15 @@ func startPair(t *testing.T) (primary, replica *redistest.Server) {
 	if err := redistest.WaitReplicaSynced(context.Background(), replica.Addr, 15*time.Second); err != nil {
 		t.Fatal(err)
 	}
+	// And the primary says so (its INFO is what a lease reads).
+	c := redis.NewClient(&redis.Options{Addr: primary.Addr})
+	defer c.Close()
+	for deadline := time.Now().Add(15 * time.Second); onlineReplicas(c.Info(context.Background(), "replication").Val()) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the primary does not report its replica online")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	return primary, replica
 }
 
@@ -210,4 +219,74 @@ func TestRevokeWithWaitingStandby(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLonePrimaryIsNotTrusted: a client that has seen its primary with a
+// replica keeps asking for a confirmation after the replica went away (here
+// it was promoted: REPLICAOF NO ONE, as a Sentinel does over a primary that
+// missed its pings), because the primary may be about to be demoted and
+// lose what it accepts alone. An acquisition there fails with ErrNotDurable
+// (and is released), and the lease held before is lost at its deadline with
+// a cause wrapping ErrNotDurable, although the lone primary applied every
+// renewal. A fresh client that never saw a replica trusts the same primary.
+func TestLonePrimaryIsNotTrusted(t *testing.T) {
+	t.Parallel()
+	primary, replica := startPair(t)
+	ctx := context.Background()
+	c := redis.NewClient(&redis.Options{Addr: primary.Addr})
+	defer c.Close()
+	ttl := 2 * time.Second
+	base := "lone-" + redistest.TempName(t)
+	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	held, err := Acquire(actx, c, base+":held", Options{TTL: ttl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Abandon()
+	rc := redis.NewClient(&redis.Options{Addr: replica.Addr})
+	defer rc.Close()
+	if err := rc.Do(ctx, "REPLICAOF", "NO", "ONE").Err(); err != nil {
+		t.Fatal(err)
+	}
+	detached := time.Now()
+	// The primary notices the replica's link closing at once.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		info := c.Info(ctx, "replication").Val()
+		if onlineReplicas(info) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the primary still reports a replica: %s", info)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_, err = TryAcquire(ctx, c, base+":new", Options{TTL: ttl})
+	if !errors.Is(err, ErrNotDurable) {
+		t.Errorf("TryAcquire on a primary that lost its replica: %v; want ErrNotDurable", err)
+	}
+	if v := c.Get(ctx, base+":new").Val(); v != "" {
+		t.Errorf("the unconfirmed acquisition was left behind: %q", v)
+	}
+	select {
+	case <-held.Lost():
+	case <-time.After(3 * ttl):
+		t.Fatalf("the lease held before is still trusted %v after its replica left: the lone primary's renewals were trusted", 3*ttl)
+	}
+	cause := context.Cause(held.Context())
+	t.Logf("held lease lost %v after the replica left: %v", time.Since(detached).Round(time.Millisecond), cause)
+	if !errors.Is(cause, ErrNotDurable) {
+		t.Errorf("cause = %v; want ErrNotDurable", cause)
+	}
+	if pttl := c.PTTL(ctx, base+":held").Val(); pttl <= 0 {
+		t.Errorf("the primary does not hold the lease (PTTL %v): the renewals were not applied", pttl)
+	}
+	// A client of its own, that never saw a replica, trusts the primary.
+	fresh := redis.NewClient(&redis.Options{Addr: primary.Addr})
+	defer fresh.Close()
+	l, err := TryAcquire(ctx, fresh, base+":fresh", Options{TTL: ttl})
+	if err != nil {
+		t.Fatalf("a fresh client on a server without replicas: %v", err)
+	}
+	_ = l.Release(ctx)
 }

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -67,4 +68,27 @@ func Do(ctx context.Context, client redis.UniversalClient, key string, replicas 
 		return 0, fmt.Errorf("WAIT: %w", err)
 	}
 	return n, nil
+}
+
+// replicated remembers the clients through which a primary once reported an
+// online replica (client -> true).
+var replicated sync.Map
+
+// NoteReplicas records that a primary reached through client reported n
+// online replicas (INFO replication). Once any reported one, Replicated
+// stays true for that client: its topology keeps replicas, and a primary
+// seen without any is one whose replica is down, or one about to be
+// demoted (a Sentinel that promotes its replica over it discards what it
+// accepted alone), never one whose lone word is durable.
+func NoteReplicas(client redis.UniversalClient, n int) {
+	if n > 0 {
+		replicated.Store(client, true)
+	}
+}
+
+// Replicated reports whether a primary reached through client ever reported
+// an online replica (NoteReplicas).
+func Replicated(client redis.UniversalClient) bool {
+	_, ok := replicated.Load(client)
+	return ok
 }
