@@ -27,9 +27,11 @@ const LayoutVersion = 2
 //	P:{E}:x        hash: client data (key -> opaque value: a client library's salt, config, ...)
 //	P:{E}:lease    string: the owner's lease (package lock), "<token>|<owner JSON>", with a TTL
 //	P:{E}:stage:<id>:{s,p,u,ph,w}
-//	               a Replace in progress: the same five keys for the new content, with a
-//	               TTL (stageTTL) while staged; lua/replace.lua renames them over the
-//	               session's keys, Abort or the TTL removes them
+//	               a Replace in progress: the same five keys for the new content, each
+//	               with a TTL (stageTTL) from its creation (lua/stage.lua creates all
+//	               five, with placeholder fields ""); lua/replace.lua renames them over
+//	               the session's keys, Abort, Delete or the TTL removes them
+//	P:{E}:stages   set: ids of the Replaces begun (with a TTL), for Delete
 //	P:sessions     set: every session name under P (outside any hash tag)
 //
 // The session hash holds "layout" (LayoutVersion) and the fields dc_id,
@@ -72,6 +74,7 @@ type keys struct {
 	lease     string
 	state     string
 	data      string
+	stages    string
 }
 
 func newKeys(prefix, name string) keys {
@@ -94,6 +97,7 @@ func keysUnder(base, lease string) keys {
 		lease:     lease,
 		state:     base + "st",
 		data:      base + "x",
+		stages:    base + "stages",
 	}
 }
 

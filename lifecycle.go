@@ -272,9 +272,21 @@ func (s *Store) Delete(ctx context.Context) error {
 	return nil
 }
 
-// deleteSession removes the session's keys (but the lease) in one script.
+// deleteSession removes the session's keys (but the lease) in one script,
+// with the staged keys of any Replace begun (a crashed import's).
 func (s *Store) deleteSession(ctx context.Context, token string) error {
-	return s.failWrite("delete", deleteCall(s.keys, token).run(ctx, s.rdb).Err())
+	var stages []string
+	for cursor := uint64(0); ; { // SSCAN: the README's ACLs grant it (the set is small)
+		page, next, err := s.rdb.SScan(ctx, s.keys.stages, cursor, "", 100).Result()
+		if err != nil {
+			return s.fail("delete", err)
+		}
+		stages = append(stages, page...)
+		if cursor = next; cursor == 0 {
+			break
+		}
+	}
+	return s.failWrite("delete", deleteCall(s.keys, token, stages).run(ctx, s.rdb).Err())
 }
 
 // ListSessions returns the names registered under a prefix (DefaultPrefix

@@ -38,10 +38,13 @@ func (s *Store) Replace(ctx context.Context) (storage.Replacement, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &replacement{s: s, token: token, staged: s.keys.stage(randomID())}
-	// The staged session hash carries the layout (the staged writes check
-	// it) and Hydrogram's defaults, like a new session.
-	if err := r.setFields(ctx, storage.NewSession()); err != nil {
+	id := randomID()
+	r := &replacement{s: s, token: token, id: id, staged: s.keys.stage(id), renewed: time.Now()}
+	// Every staged key exists, with its TTL, before the first staged write
+	// (lua/stage.lua): an import killed at any point leaves keys that
+	// expire. The staged session hash carries the layout (the staged writes
+	// check it) and Hydrogram's defaults, like a new session.
+	if err := s.failWrite("replace", stageCall(s.keys, r.staged, token, id).run(ctx, s.rdb).Err()); err != nil {
 		return nil, errors.Join(err, r.Abort(context.WithoutCancel(ctx)))
 	}
 	return r, nil
@@ -51,24 +54,19 @@ func (s *Store) Replace(ctx context.Context) (storage.Replacement, error) {
 type replacement struct {
 	s       *Store
 	token   string
+	id      string
 	staged  keys
 	mu      sync.Mutex
 	done    bool
 	renewed time.Time
 }
 
-// setFields writes every field of v into the staged session hash (creating
-// it with the layout) and renews the staged keys' TTL.
+// setFields writes every field of v into the staged session hash and renews
+// the staged keys' TTL.
 func (r *replacement) setFields(ctx context.Context, v storage.Session) error {
 	ak, err := r.s.sealAuthKey(ctx, v.AuthKey) // before anything is written
 	if err != nil {
 		return r.s.fail("replace", err)
-	}
-	pipe := r.s.rdb.Pipeline() // not MULTI: the renew below sets the TTL again; the ACL needs no multi/exec
-	pipe.HSet(ctx, r.staged.session, "layout", LayoutVersion)
-	pipe.PExpire(ctx, r.staged.session, stageTTL)
-	if _, err := pipe.Exec(ctx); err != nil {
-		return r.s.failWrite("replace", err)
 	}
 	if err := r.s.failWrite("replace", setFieldsCall(r.staged, r.token, v, storage.AllFields, ak).run(ctx, r.s.rdb).Err()); err != nil {
 		return err
@@ -83,7 +81,7 @@ func (r *replacement) renew(ctx context.Context, force bool) error {
 		return nil
 	}
 	pipe := r.s.rdb.Pipeline()
-	for _, k := range []string{r.staged.session, r.staged.peers, r.staged.usernames, r.staged.phones, r.staged.applied} {
+	for _, k := range []string{r.staged.session, r.staged.peers, r.staged.usernames, r.staged.phones, r.staged.applied, r.s.keys.stages} {
 		pipe.PExpire(ctx, k, stageTTL)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
@@ -146,7 +144,7 @@ func (r *replacement) Commit(ctx context.Context, v storage.Session) error {
 		c.clear()
 		defer c.clear() // a read racing the swap must not refill
 	}
-	c := replaceCall(r.s.keys, r.staged, r.token)
+	c := replaceCall(r.s.keys, r.staged, r.token, r.id)
 	var err error
 	if r.s.opts.Durability.Replicas > 0 {
 		err = r.s.durable(ctx, op, c)
@@ -177,6 +175,7 @@ func (r *replacement) Abort(ctx context.Context) error {
 	for _, k := range []string{r.staged.session, r.staged.peers, r.staged.usernames, r.staged.phones, r.staged.applied} {
 		pipe.Unlink(ctx, k)
 	}
+	pipe.SRem(ctx, r.s.keys.stages, r.id)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return r.s.fail("replace: abort", fmt.Errorf("the staged keys expire within %v: %w", stageTTL, err))
 	}

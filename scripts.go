@@ -50,10 +50,11 @@ var (
 	scriptPeerByIndex = readScript("peer_by_index.lua")
 	scriptDelete      = mustScript("delete.lua", "guard.lua")
 	scriptReplace     = mustScript("replace.lua", "guard.lua")
+	scriptStage       = mustScript("stage.lua", "guard.lua")
 	scriptUpdateState = mustScript("update_state.lua", "guard.lua")
 	scriptClientData  = mustScript("client_data.lua", "guard.lua")
 	allScripts        = []*redisutil.Script{scriptOpen, scriptSetFields, scriptUpdatePeers, scriptUpdatePeer, scriptPeerByIndex, scriptDelete, scriptReplace,
-		scriptUpdateState, scriptClientData}
+		scriptStage, scriptUpdateState, scriptClientData}
 )
 
 // call is one script invocation: the script, its KEYS in the order the
@@ -153,9 +154,15 @@ func peerByIndexCall(k keys, phone bool, key string) call {
 }
 
 // deleteCall runs lua/delete.lua: KEYS session, peers, username index, phone
-// index, lease, applied writes, update state, client data; ARGV token.
-func deleteCall(k keys, token string) call {
-	return call{scriptDelete, []string{k.session, k.peers, k.usernames, k.phones, k.lease, k.applied, k.state, k.data}, []any{token}}
+// index, lease, applied writes, update state, client data, stage list, then
+// the staged keys of the stages listed (stages); ARGV token.
+func deleteCall(k keys, token string, stages []string) call {
+	ks := []string{k.session, k.peers, k.usernames, k.phones, k.lease, k.applied, k.state, k.data, k.stages}
+	for _, id := range stages {
+		st := k.stage(id)
+		ks = append(ks, st.session, st.peers, st.usernames, st.phones, st.applied)
+	}
+	return call{scriptDelete, ks, []any{token}}
 }
 
 // updateStateCall runs lua/update_state.lua: KEYS session, update state,
@@ -175,10 +182,18 @@ func clientDataCall(k keys, token, key string, value []byte) call {
 
 // replaceCall runs lua/replace.lua: KEYS session, peers, username index,
 // phone index, lease, applied writes, then the staged session, peers,
-// username index, phone index and applied writes, then the update state and
-// client data; ARGV layout, token, a fresh write id.
-func replaceCall(k, staged keys, token string) call {
+// username index, phone index and applied writes, then the update state,
+// client data and the stage list; ARGV layout, token, a fresh write id, the
+// stage id.
+func replaceCall(k, staged keys, token, id string) call {
 	return call{scriptReplace, []string{k.session, k.peers, k.usernames, k.phones, k.lease, k.applied,
-		staged.session, staged.peers, staged.usernames, staged.phones, staged.applied, k.state, k.data},
-		[]any{strconv.Itoa(LayoutVersion), token, writeID()}}
+		staged.session, staged.peers, staged.usernames, staged.phones, staged.applied, k.state, k.data, k.stages},
+		[]any{strconv.Itoa(LayoutVersion), token, writeID(), id}}
+}
+
+// stageCall runs lua/stage.lua: KEYS the five staged keys, lease, stage
+// list; ARGV layout, token, TTL (ms), stage id.
+func stageCall(k, staged keys, token, id string) call {
+	return call{scriptStage, []string{staged.session, staged.peers, staged.usernames, staged.phones, staged.applied, k.lease, k.stages},
+		[]any{strconv.Itoa(LayoutVersion), token, stageTTL.Milliseconds(), id}}
 }

@@ -13,13 +13,17 @@
 -- KEYS[11] staged applied writes P:{E}:stage:<id>:w
 -- KEYS[12] update state hash     P:{E}:st  (removed: a new session starts a new update stream)
 -- KEYS[13] client data hash      P:{E}:x   (removed with it)
+-- KEYS[14] the session's stages  P:{E}:stages (this stage's id is removed)
 --
 -- ARGV[1]  layout version the caller understands (decimal)
 -- ARGV[2]  lease token, or "" without a lease (see guard.lua)
 -- ARGV[3]  write id (random per call), or ""
+-- ARGV[4]  the stage id
 --
--- The staged keys were filled by set_fields.lua and update_peers.lua (with
--- the same lease), under a TTL so that an abandoned stage expires. This
+-- The staged keys were created by stage.lua (with a TTL, so that an
+-- abandoned stage expires, and placeholder fields "" that this script
+-- removes) and filled by set_fields.lua and update_peers.lua (with the same
+-- lease). This
 -- script removes the stored session (UNLINK: a large peer cache is freed off
 -- the main thread), renames each staged key over its stored counterpart and
 -- clears the TTL, in one atomic step: readers see the old session or the new
@@ -47,6 +51,9 @@ if layout ~= ARGV[1] then
   return redis.error_reply('LAYOUT ' .. layout)
 end
 redis.call('UNLINK', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[12], KEYS[13])
+for i = 2, 4 do
+  redis.call('HDEL', KEYS[6 + i], '') -- stage.lua's placeholder
+end
 for i = 1, 4 do
   if redis.call('EXISTS', KEYS[6 + i]) == 1 then
     redis.call('RENAME', KEYS[6 + i], KEYS[i])
@@ -54,5 +61,6 @@ for i = 1, 4 do
   end
 end
 redis.call('UNLINK', KEYS[11])
+redis.call('SREM', KEYS[14], ARGV[4])
 record_applied(KEYS[6], ARGV[3]) -- guard.lua
 return 1

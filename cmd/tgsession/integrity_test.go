@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/tgsession/redisstore/filestore"
+	"github.com/tgsession/redisstore/internal/redistest"
+	"github.com/tgsession/redisstore/storage"
+)
+
+// bigSession writes a .session file of n peers (80% with a username, 30%
+// with a phone) for account user.
+func bigSession(t *testing.T, path string, user int64, n int) {
+	t.Helper()
+	ctx := context.Background()
+	src := filestore.New(path, filestore.Options{})
+	if err := src.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.SetSession(ctx, storage.Session{DCID: storage.Some(2), APIID: storage.Some[int64](1), UserID: storage.Some(user),
+		AuthKey: bytesOf(byte(user), storage.AuthKeySize), Date: 1}); err != nil {
+		t.Fatal(err)
+	}
+	peers := make([]storage.Peer, 0, n)
+	for i := range int64(n) {
+		p := storage.Peer{ID: 1000 + i, AccessHash: storage.Some(i), Type: storage.PeerUser, LastUpdateOn: 1795631487}
+		if i%5 != 0 {
+			p.Usernames = []string{fmt.Sprintf("user%d_%d", user, i)}
+		}
+		if i%10 < 3 {
+			p.PhoneNumber = fmt.Sprintf("%d%09d", user, i)
+		}
+		peers = append(peers, p)
+	}
+	if err := src.ImportPeers(ctx, peers); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func bytesOf(b byte, n int) []byte {
+	out := make([]byte, n)
+	for i := range out {
+		out[i] = b
+	}
+	return out
+}
+
+// TestImportKilled (issue 24): `import NAME --file B --force` is killed
+// (SIGKILL) at random points while it replaces session A with a 100k-peer
+// session B. After each kill the session is A or B whole (its user id, auth
+// key and peer count agree), and every key under the prefix has a TTL except
+// the session's own and the registry: a crashed import's staged keys expire.
+// rm removes the staged keys too.
+func TestImportKilled(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Require(t)
+	prefix := "kill-" + redistest.TempName(t)
+	e := []string{"--redis", "redis://" + srv.Addr, "--prefix", prefix}
+	dir := t.TempDir()
+	const peersB = 100_000
+	a, b := filepath.Join(dir, "a.session"), filepath.Join(dir, "b.session")
+	bigSession(t, a, 1, 10)
+	bigSession(t, b, 2, peersB)
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer c.Close()
+	ctx := context.Background()
+	tag := prefix + ":{big}:"
+	own := map[string]bool{tag + "s": true, tag + "p": true, tag + "u": true, tag + "ph": true, tag + "w": true, prefix + ":sessions": true}
+
+	must(t, tg(t, "", append([]string{"import", "big", "--file", a}, e...)...), "import A")
+	start := time.Now()
+	must(t, tg(t, "", append([]string{"import", "big", "--file", b, "--force"}, e...)...), "import B")
+	full := time.Since(start)
+	t.Logf("a whole import of %d peers took %v", peersB, full.Round(time.Millisecond))
+
+	check := func(trial int) (string, int) {
+		t.Helper()
+		var noTTL []string
+		staged := 0
+		iter := c.Scan(ctx, 0, prefix+":*", 1000).Iterator()
+		for iter.Next(ctx) {
+			k := iter.Val()
+			if strings.Contains(k, ":stage:") {
+				staged++
+			}
+			if own[k] {
+				continue
+			}
+			if c.PTTL(ctx, k).Val() == -1*time.Nanosecond || c.TTL(ctx, k).Val() == -1 {
+				noTTL = append(noTTL, k)
+			}
+		}
+		if err := iter.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if len(noTTL) > 0 {
+			t.Errorf("trial %d: keys without a TTL: %v", trial, noTTL)
+		}
+		user := c.HGet(ctx, tag+"s", "user_id").Val()
+		n := c.HLen(ctx, tag+"p").Val()
+		switch {
+		case user == "1" && n == 10:
+			return "A", staged
+		case user == "2" && n == peersB:
+			return "B", staged
+		}
+		t.Errorf("trial %d: a mixed session: user_id %q with %d peers", trial, user, n)
+		return "mixed", staged
+	}
+
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 24))
+	seen := map[string]int{}
+	for trial := range 12 {
+		src := a
+		if trial%2 == 1 {
+			src = b
+		}
+		cmd := exec.Command(bin, append([]string{"import", "big", "--file", src, "--force"}, e...)...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// A random point of the import (of B: most of it is staging peers;
+		// now and then after it finished).
+		time.Sleep(time.Duration(rng.Int64N(int64(full) * 13 / 10)))
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		got, staged := check(trial)
+		seen[got]++
+		t.Logf("trial %d: killed importing %s; the session is %s; %d staged keys left (with TTLs)", trial, filepath.Base(src), got, staged)
+	}
+	t.Logf("after the kills: %v", seen)
+	must(t, tg(t, "", append([]string{"rm", "big", "--yes"}, e...)...), "rm")
+	var left []string
+	iter := c.Scan(ctx, 0, tag+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		left = append(left, iter.Val())
+	}
+	if len(left) > 0 {
+		t.Errorf("after rm, keys of the session remain: %v", left)
+	}
+}
