@@ -176,7 +176,7 @@ func TestLeasedOpenWithoutKeyring(t *testing.T) {
 	if err := w.SetSession(ctx, storage.Session{DCID: storage.Some(2), AuthKey: testAuthKey(5)}); err != nil {
 		t.Fatal(err)
 	}
-	worker, _ := New(c, "acct", Options{Mode: Leased, Lease: lock.Options{TTL: time.Minute}, CacheSize: 10})
+	worker, _ := New(c, "acct", Options{Mode: Leased, Create: true, Lease: lock.Options{TTL: time.Minute}, CacheSize: 10})
 	if err := worker.Open(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ func TestCacheNeedsLease(t *testing.T) {
 	if _, err := New(c, "x", Options{Mode: Unfenced, CacheSize: 10}); err == nil {
 		t.Error("CacheSize on an Unfenced store was accepted")
 	}
-	if _, err := New(c, "x", Options{Mode: Leased, CacheSize: -1}); err == nil {
+	if _, err := New(c, "x", Options{Mode: Leased, Create: true, CacheSize: -1}); err == nil {
 		t.Error("CacheSize -1 was accepted")
 	}
 }
@@ -49,7 +49,7 @@ func TestCacheServesOwnerAndIsDroppedWithTheLease(t *testing.T) {
 			c.AddHook(hook)
 			prefix := "cache-" + redistest.TempName(t)
 			o := lock.Options{TTL: 300 * time.Millisecond, RenewEvery: 50 * time.Millisecond, PollInterval: 20 * time.Millisecond}
-			a, _ := New(c, "acct", Options{Mode: Leased, Prefix: prefix, Lease: o, CacheSize: 1000})
+			a, _ := New(c, "acct", Options{Mode: Leased, Create: true, Prefix: prefix, Lease: o, CacheSize: 1000})
 			if err := a.Open(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -91,7 +91,7 @@ func TestCacheServesOwnerAndIsDroppedWithTheLease(t *testing.T) {
 
 			// A is frozen; its lease expires; B takes over and writes.
 			a.Lease().Abandon()
-			bs, _ := New(c, "acct", Options{Mode: Leased, Prefix: prefix, Lease: o})
+			bs, _ := New(c, "acct", Options{Mode: Leased, Create: true, Prefix: prefix, Lease: o})
 			if err := bs.Open(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -128,7 +128,7 @@ func TestCachedRoundTrips(t *testing.T) {
 	}
 	hook := &redisutil.Counter{}
 	c.AddHook(hook)
-	s, err := New(c, "rt", Options{Mode: Leased, Lease: lock.Options{TTL: time.Minute}, CacheSize: 10})
+	s, err := New(c, "rt", Options{Mode: Leased, Create: true, Lease: lock.Options{TTL: time.Minute}, CacheSize: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +207,7 @@ func TestCachedStreamRoundTrips(t *testing.T) {
 			hook := &redisutil.Counter{}
 			c.AddHook(hook)
 			clock := storagetest.NewClock(1795631487)
-			s, _ := New(c, "stream", Options{Mode: Leased, Lease: lock.Options{TTL: time.Hour}, CacheSize: 10,
+			s, _ := New(c, "stream", Options{Mode: Leased, Create: true, Lease: lock.Options{TTL: time.Hour}, CacheSize: 10,
 				Clock: clock.Now, RefreshWindow: tc.refresh})
 			if err := s.Open(ctx); err != nil {
 				t.Fatal(err)
@@ -243,7 +243,7 @@ func TestCacheLookupsWhileLeaseFlaps(t *testing.T) {
 	ctx := context.Background()
 	c := realBackend().client(t)
 	o := lock.Options{TTL: 200 * time.Millisecond, RenewEvery: 20 * time.Millisecond, PollInterval: 5 * time.Millisecond}
-	s, err := New(c, "flap", Options{Mode: Leased, Prefix: "flap-" + redistest.TempName(t), Lease: o, CacheSize: 100})
+	s, err := New(c, "flap", Options{Mode: Leased, Create: true, Prefix: "flap-" + redistest.TempName(t), Lease: o, CacheSize: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +339,7 @@ func checkCacheEqualsRedis(t *testing.T, c redis.UniversalClient, seed uint64, o
 	r := rand.New(rand.NewPCG(seed, 99))
 	clock := storagetest.NewClock(1795631487)
 	prefix, name := "cacheq-"+redistest.TempName(t), "s"
-	owner, _ := New(c, name, Options{Mode: Leased, Prefix: prefix, CacheSize: 20, Clock: clock.Now})
+	owner, _ := New(c, name, Options{Mode: Leased, Create: true, Prefix: prefix, CacheSize: 20, Clock: clock.Now})
 	if err := owner.Open(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ func Example() {
 	defer client.Close()
 
 	// A worker owns its session: Open waits for the lease, Close hands it over.
-	store, err := redisstore.New(client, "my_account", redisstore.Options{Mode: redisstore.Leased, Lease: lock.Options{TTL: 15 * time.Second}})
+	store, err := redisstore.New(client, "my_account", redisstore.Options{Mode: redisstore.Leased, Create: true, Lease: lock.Options{TTL: 15 * time.Second}})
 	if err != nil {
 		panic(err)
 	}

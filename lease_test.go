@@ -36,7 +36,7 @@ func workerMain() int {
 	}
 	ttl, _ := time.ParseDuration(f[3])
 	c := redis.NewClient(&redis.Options{Addr: f[0]})
-	s, err := New(c, f[2], Options{Mode: Leased, Prefix: f[1], Lease: lock.Options{TTL: ttl, WorkerID: "crash-worker"}})
+	s, err := New(c, f[2], Options{Mode: Leased, Create: true, Prefix: f[1], Lease: lock.Options{TTL: ttl, WorkerID: "crash-worker"}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -56,7 +56,7 @@ func workerMain() int {
 
 func leaseStore(t *testing.T, c redis.UniversalClient, prefix, name string, o lock.Options) *Store {
 	t.Helper()
-	s, err := New(c, name, Options{Mode: Leased, Prefix: prefix, Lease: o})
+	s, err := New(c, name, Options{Mode: Leased, Create: true, Prefix: prefix, Lease: o})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -531,7 +531,7 @@ func TestOpenFailsFastOnACL(t *testing.T) {
 	user := redistest.NewACLUser(t, srv, "+@all", "-msetnx")
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr, Username: user, Password: "pw"})
 	defer c.Close()
-	s, err := New(c, "acct", Options{Mode: Leased, Prefix: "acl-" + redistest.TempName(t)})
+	s, err := New(c, "acct", Options{Mode: Leased, Create: true, Prefix: "acl-" + redistest.TempName(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -569,7 +569,7 @@ func TestOpenRefusesEvictingServer(t *testing.T) {
 			defer srv.Stop()
 			c := redis.NewClient(&redis.Options{Addr: srv.Addr})
 			defer c.Close()
-			s, err := New(c, "acct", Options{Mode: Leased, AllowEviction: tc.allow})
+			s, err := New(c, "acct", Options{Mode: Leased, Create: true, AllowEviction: tc.allow})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -636,7 +636,7 @@ func TestScriptCostBounded(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer lease.Release(ctx)
-			s, err := New(c, fmt.Sprint("big-", i), Options{Mode: Leased, BatchSize: batch})
+			s, err := New(c, fmt.Sprint("big-", i), Options{Mode: Leased, Create: true, BatchSize: batch})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -781,7 +781,7 @@ func TestWriteOutcomeUnknown(t *testing.T) {
 	proxy := redistest.NewProxy(t, srv.Addr)
 	c := redis.NewClient(&redis.Options{Addr: proxy.Addr, ReadTimeout: 200 * time.Millisecond, MaxRetries: -1})
 	defer c.Close()
-	s, err := New(c, "acct", Options{Mode: Leased, Prefix: "unknown-" + redistest.TempName(t), Lease: lock.Options{TTL: 10 * time.Second}})
+	s, err := New(c, "acct", Options{Mode: Leased, Create: true, Prefix: "unknown-" + redistest.TempName(t), Lease: lock.Options{TTL: 10 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -874,7 +874,7 @@ type partitioned struct {
 func openPartitioned(t *testing.T, lease lock.Options) partitioned {
 	t.Helper()
 	srv := redistest.Require(t)
-	p := partitioned{proxy: redistest.NewProxy(t, srv.Addr), opts: Options{Mode: Leased, Prefix: "part-" + redistest.TempName(t), Lease: lease}}
+	p := partitioned{proxy: redistest.NewProxy(t, srv.Addr), opts: Options{Mode: Leased, Create: true, Prefix: "part-" + redistest.TempName(t), Lease: lease}}
 	viaProxy := redis.NewClient(&redis.Options{Addr: p.proxy.Addr})
 	direct := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	t.Cleanup(func() { viaProxy.Close(); direct.Close() })

@@ -49,16 +49,19 @@ func (s *Store) Open(ctx context.Context) error {
 }
 
 // openSession registers the name and runs open.lua. It creates the session
-// only if the name was not registered before (or Options.RecreateLost): a
-// registered name without data is a lost session (ErrSessionLost), not a new
-// one. Peers left without a session hash ("dirty") are removed first.
+// only if it may (Options.Create for a Leased store; an Unfenced one unless
+// OpenExisting) and the name was not registered before and this store never
+// saw it (or Options.RecreateLost): a known session without data is a lost
+// one (ErrSessionLost), not a new one. Peers left without a session hash
+// ("dirty") are removed first.
 func (s *Store) openSession(ctx context.Context) error {
 	token, err := s.token("open")
 	if err != nil {
 		return err
 	}
-	create, wantCreate := false, !s.opts.OpenExisting
-	if wantCreate {
+	mayCreate := !s.opts.OpenExisting && (s.opts.Mode == Unfenced || s.opts.Create)
+	create := false
+	if mayCreate {
 		// Register first: a crash in between leaves a name without a
 		// session (Open then reports it lost), never a session without a
 		// name.
@@ -66,7 +69,7 @@ func (s *Store) openSession(ctx context.Context) error {
 		if err != nil {
 			return s.fail("open", err)
 		}
-		create = added == 1 || s.opts.RecreateLost
+		create = (added == 1 && !s.seen.Load()) || s.opts.RecreateLost
 	}
 	for range 3 {
 		res, err := openCall(s.keys, create, token).run(ctx, s.rdb).StringSlice()
@@ -83,10 +86,7 @@ func (s *Store) openSession(ctx context.Context) error {
 				return s.fail("open", layoutError(res[1]))
 			}
 		case "missing":
-			if wantCreate {
-				return s.fail("open", ErrSessionLost)
-			}
-			return s.fail("open", storage.ErrSessionNotFound)
+			return s.fail("open", s.missing(ctx, mayCreate))
 		case "dirty":
 			if err := s.deleteSession(ctx, token); err != nil {
 				return err
@@ -95,10 +95,40 @@ func (s *Store) openSession(ctx context.Context) error {
 		default:
 			return s.fail("open", fmt.Errorf("unexpected reply %q", res))
 		}
+		s.seen.Store(true)
 		s.open.Store(true)
 		return nil
 	}
 	return s.fail("open", errors.New("session keeps being deleted concurrently; retry"))
+}
+
+// missing says why Open found no session: lost (known to this store, or
+// registered), not found (never created here: the registry lists others),
+// or either (nothing at all is registered under the prefix).
+func (s *Store) missing(ctx context.Context, registered bool) error {
+	if s.seen.Load() {
+		return fmt.Errorf("%w (this store had opened it)", ErrSessionLost)
+	}
+	if !registered {
+		pipe := s.rdb.Pipeline()
+		member := pipe.SIsMember(ctx, registryKey(s.opts.Prefix), s.name)
+		others := pipe.SCard(ctx, registryKey(s.opts.Prefix))
+		if _, err := pipe.Exec(ctx); err != nil {
+			return err
+		}
+		registered = member.Val()
+		if !registered && others.Val() == 0 {
+			return fmt.Errorf("%w, and no session at all is registered under prefix %q: it was never created (open with Options.Create for a first login, or import it), or it was lost with everything else (%w)",
+				storage.ErrSessionNotFound, s.opts.Prefix, ErrSessionLost)
+		}
+	}
+	if registered {
+		return fmt.Errorf("%w (the name is registered)", ErrSessionLost)
+	}
+	if s.opts.Mode == Leased && !s.opts.OpenExisting {
+		return fmt.Errorf("%w: create it with Options.Create (a first login) or import it (tgsession import)", storage.ErrSessionNotFound)
+	}
+	return storage.ErrSessionNotFound
 }
 
 // unsafePolicy reports a maxmemory setting under which Redis may evict the
@@ -266,6 +296,7 @@ func (s *Store) Delete(ctx context.Context) error {
 	if err := s.deleteSession(ctx, token); err != nil {
 		return err
 	}
+	s.seen.Store(false) // deleted on purpose: a later Open may create it anew
 	if err := s.rdb.SRem(ctx, registryKey(s.opts.Prefix), s.name).Err(); err != nil {
 		return s.fail("delete", err)
 	}

@@ -122,6 +122,18 @@ type Options struct {
 	// creating a missing session (for tools that inspect or export).
 	OpenExisting bool
 
+	// Create lets a Leased store's Open create the session when it does not
+	// exist: set it where creating is meant (a first login, an import, the
+	// demo). Without it a Leased Open of a missing session fails, with
+	// ErrSessionLost when the session was known (registered, or opened by
+	// this store before: a FLUSHALL, a restart without persistence or an
+	// eviction took it), and with storage.ErrSessionNotFound otherwise (both
+	// when nothing at all is registered under the prefix: never created, or
+	// flushed with everything else). A worker thus never carries on with a
+	// blank session in place of an account. An Unfenced store creates a
+	// missing session unless OpenExisting, as Hydrogram's storages do.
+	Create bool
+
 	// RecreateLost lets Open create a session afresh whose name is
 	// registered but whose data is gone (evicted, flushed or deleted by hand).
 	// Without it such an Open fails with ErrSessionLost, so a fleet never
@@ -196,6 +208,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Lease.Logger == nil {
 		o.Lease.Logger = o.Logger
+	}
+	if o.Create && o.OpenExisting {
+		return o, errors.New("redisstore: Create and OpenExisting contradict each other: set one")
 	}
 	switch {
 	case o.CacheSize < 0:

@@ -28,7 +28,7 @@ func benchClient(b *testing.B) redis.UniversalClient {
 
 // benchStore opens a store for a session of its own, deleted afterwards.
 func benchStore(b *testing.B, c redis.UniversalClient) *Store {
-	s, err := New(c, "bench-"+redistest.TempName(b), Options{Mode: Leased, Prefix: "bench"})
+	s, err := New(c, "bench-"+redistest.TempName(b), Options{Mode: Leased, Create: true, Prefix: "bench"})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func BenchmarkLookups(b *testing.B) {
 			})
 		})
 	}
-	cached, err := New(c, "bench-cached-"+redistest.TempName(b), Options{Mode: Leased, Prefix: "bench", CacheSize: n})
+	cached, err := New(c, "bench-cached-"+redistest.TempName(b), Options{Mode: Leased, Create: true, Prefix: "bench", CacheSize: n})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -190,11 +190,11 @@ func TestConformance(t *testing.T) {
 		opts Options
 	}{
 		{"unfenced", Options{Mode: Unfenced}},
-		{"lease", Options{Mode: Leased, Lease: lock.Options{TTL: 10 * time.Second}}},
+		{"lease", Options{Mode: Leased, Create: true, Lease: lock.Options{TTL: 10 * time.Second}}},
 		// A small cache, so the suite also runs through evictions.
-		{"lease+cache", Options{Mode: Leased, Lease: lock.Options{TTL: 10 * time.Second}, CacheSize: 50}},
+		{"lease+cache", Options{Mode: Leased, Create: true, Lease: lock.Options{TTL: 10 * time.Second}, CacheSize: 50}},
 		// Auth keys encrypted at rest (package keyring).
-		{"lease+keys", Options{Mode: Leased, Lease: lock.Options{TTL: 10 * time.Second}, Keys: testKeyring()}},
+		{"lease+keys", Options{Mode: Leased, Create: true, Lease: lock.Options{TTL: 10 * time.Second}, Keys: testKeyring()}},
 	}
 	for _, b := range deploymentBackends() {
 		t.Run(b.name, func(t *testing.T) {
@@ -321,7 +321,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"prefix with brace", c, Options{Mode: Unfenced, Prefix: "a{b"}},
 		{"prefix with close brace", c, Options{Mode: Unfenced, Prefix: "a}"}},
 		{"negative batch", c, Options{Mode: Unfenced, BatchSize: -1}},
-		{"negative cache", c, Options{Mode: Leased, CacheSize: -1}},
+		{"negative cache", c, Options{Mode: Leased, Create: true, CacheSize: -1}},
 		{"durability without timeout", c, Options{Mode: Unfenced, Durability: Durability{Replicas: 1}}},
 	}
 	for _, tc := range tests {

@@ -29,10 +29,12 @@
 package redisstore
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/tgsession/redisstore/internal/redisutil"
@@ -40,12 +42,15 @@ import (
 	"github.com/tgsession/redisstore/storage"
 )
 
-// ErrSessionLost reports a session whose name is registered but whose data
-// is gone: evicted by a maxmemory-policy, removed by FLUSHDB/FLUSHALL or by
-// hand (or, rarely, a first Open or a Delete interrupted half-way). Open does
-// not recreate it blank unless Options.RecreateLost is set; restore it from a
-// backup or an export (tgsession import), or open with RecreateLost.
-var ErrSessionLost = errors.New("session data is gone although the session is registered: evicted (check maxmemory-policy), flushed or deleted by hand; restore it with tgsession import, or open with Options.RecreateLost")
+// ErrSessionLost reports a session whose data is gone although it was known
+// to exist: its name is registered, or this store opened it before. A
+// FLUSHALL/FLUSHDB, a restart without persistence (no RDB/AOF), an eviction
+// (check maxmemory-policy) or a deletion by hand took it. Open does not
+// recreate it blank unless Options.RecreateLost is set; restore it from a
+// backup or an export (tgsession import), or open with RecreateLost to log
+// in afresh. A fenced write that finds the session and its lease gone
+// returns an error wrapping both ErrSessionLost and lock.ErrLeaseLost.
+var ErrSessionLost = errors.New("session data is gone (a FLUSHALL/FLUSHDB, a restart without persistence, an eviction or a deletion by hand): restore it with tgsession import, or open with Options.RecreateLost to start it afresh")
 
 // ErrChanged reports a read-modify-write (Reseal, tgsession rekey) refused
 // because the data changed between its read and its write (an import, a
@@ -73,6 +78,7 @@ type Store struct {
 	clock storage.Clock
 	cache *ownerCache // nil without Options.CacheSize
 	open  atomic.Bool
+	seen  atomic.Bool                // Open found or created the session once: its absence now is a loss
 	lease atomic.Pointer[lock.Lease] // Leased only; nil when not held
 
 	evictionChecked atomic.Bool // Leased: the server's eviction policy was found safe
@@ -130,6 +136,8 @@ func (s *Store) fail(op string, err error) error {
 	}
 	redisutil.ReloadOnFailover(s.rdb, err)
 	switch {
+	case redis.HasErrorPrefix(err, "NOSESSION") && s.seen.Load():
+		err = fmt.Errorf("%w: %w", ErrSessionLost, storage.ErrSessionNotFound)
 	case redis.HasErrorPrefix(err, "NOSESSION"):
 		err = storage.ErrSessionNotFound
 	case redis.HasErrorPrefix(err, "LAYOUT"):
@@ -143,6 +151,9 @@ func (s *Store) fail(op string, err error) error {
 		err = fmt.Errorf("%w (Redis refused a write fenced with this worker's lease token)", lock.ErrLeaseLost)
 		if l := s.lease.Load(); l != nil {
 			l.Lose(err)
+		}
+		if s.gone() {
+			err = fmt.Errorf("%w; the lease went with it: %w", ErrSessionLost, err)
 		}
 	case redis.HasErrorPrefix(err, "LEASEHELD"):
 		err = fmt.Errorf("%w (a store opened Unfenced cannot write while a worker owns the session; stop it, or release its lease)", lock.ErrHeld)
@@ -175,6 +186,19 @@ func (s *Store) failWrite(op string, err error) error {
 		err = fmt.Errorf("%w (%s): %w", ErrOutcomeUnknown, state, err)
 	}
 	return s.fail(op, err)
+}
+
+// gone reports, after a fenced write was refused, whether the session's
+// data is gone too (a flush or a restart without persistence took both),
+// so the caller hears that rather than "another worker may own it".
+func (s *Store) gone() bool {
+	if !s.seen.Load() {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	n, err := s.rdb.Exists(ctx, s.keys.session).Result()
+	return err == nil && n == 0
 }
 
 func (s *Store) checkOpen(op string) error {

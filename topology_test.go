@@ -26,7 +26,7 @@ func TestClusterOneSlot(t *testing.T) {
 	c := clusterBackend().client(t)
 	prefix := "slot-" + redistest.TempName(t)
 	for _, name := range hostileNames {
-		for _, opts := range []Options{{Mode: Unfenced}, {Mode: Leased, Lease: lock.Options{TTL: 5 * time.Second}}} {
+		for _, opts := range []Options{{Mode: Unfenced}, {Mode: Leased, Create: true, Lease: lock.Options{TTL: 5 * time.Second}}} {
 			opts.Prefix, opts.Durability = prefix, Durability{Replicas: 1, Timeout: time.Second}
 			s, err := New(c, name, opts)
 			if err != nil {

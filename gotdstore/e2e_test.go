@@ -243,7 +243,7 @@ func setup(t *testing.T) (*redis.Client, string) {
 // worker opens the session "acct" under prefix with a lease.
 func worker(t *testing.T, rdb redis.UniversalClient, prefix, id string) *redisstore.Store {
 	t.Helper()
-	st, err := redisstore.New(rdb, "acct", redisstore.Options{Mode: redisstore.Leased, Prefix: prefix,
+	st, err := redisstore.New(rdb, "acct", redisstore.Options{Mode: redisstore.Leased, Create: true, Prefix: prefix,
 		Lease: lock.Options{TTL: time.Second, WorkerID: id}})
 	if err != nil {
 		t.Fatal(err)

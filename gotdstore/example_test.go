@@ -23,7 +23,7 @@ func ExampleStore() {
 	m, _ := miniredis.Run()
 	defer m.Close()
 	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
-	st, _ := redisstore.New(rdb, "mybot", redisstore.Options{Mode: redisstore.Leased})
+	st, _ := redisstore.New(rdb, "mybot", redisstore.Options{Mode: redisstore.Leased, Create: true})
 	if err := st.Open(ctx); err != nil { // the lease: one worker at a time
 		panic(err)
 	}

@@ -224,7 +224,7 @@ func (b *bencher) add(r benchRow) {
 // open opens a store that owns its session (fenced writes), with or
 // without the owner cache, holding 10000 peers.
 func (b *bencher) open(name string, cache bool) (*redisstore.Store, error) {
-	opts := redisstore.Options{Mode: redisstore.Leased, Prefix: b.prefix}
+	opts := redisstore.Options{Mode: redisstore.Leased, Create: true, Prefix: b.prefix}
 	if cache {
 		opts.CacheSize = 100000
 	}
@@ -494,7 +494,7 @@ func (b *bencher) memoryPerPeer(n int) error {
 	if err != nil {
 		return err
 	}
-	m, err := redisstore.New(b.client, "bench-memory", redisstore.Options{Mode: redisstore.Leased, Prefix: b.prefix})
+	m, err := redisstore.New(b.client, "bench-memory", redisstore.Options{Mode: redisstore.Leased, Create: true, Prefix: b.prefix})
 	if err != nil {
 		return err
 	}

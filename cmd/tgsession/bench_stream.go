@@ -169,7 +169,7 @@ func updateStream(seed uint64) func() streamUpdate {
 // channel, counted by a simulation of the same generator.)
 func (b *bencher) stream() error {
 	for _, cache := range []bool{false, true} {
-		opts := redisstore.Options{Mode: redisstore.Leased, Prefix: b.prefix}
+		opts := redisstore.Options{Mode: redisstore.Leased, Create: true, Prefix: b.prefix}
 		op := "update stream (UpdatePeers + PeerByID)"
 		if cache {
 			opts.CacheSize = 100000

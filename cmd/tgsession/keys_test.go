@@ -282,7 +282,7 @@ func TestEncryptedAtRest(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	owner, err := redisstore.New(c, "s", redisstore.Options{Mode: redisstore.Leased, Prefix: "enc", Lease: lock.Options{TTL: 10 * time.Second}})
+	owner, err := redisstore.New(c, "s", redisstore.Options{Mode: redisstore.Leased, Create: true, Prefix: "enc", Lease: lock.Options{TTL: 10 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,7 +66,7 @@ func run(ctx context.Context, name, prefix string) error {
 	defer rdb.Close()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 
-	opts := redisstore.Options{Mode: redisstore.Leased, Prefix: prefix, Logger: logger,
+	opts := redisstore.Options{Mode: redisstore.Leased, Create: true, Prefix: prefix, Logger: logger,
 		Lease: lock.Options{WorkerID: fmt.Sprintf("gotdworker-%d", os.Getpid())}}
 	if path := os.Getenv("TGSESSION_KEYRING"); path != "" { // auth keys encrypted at rest
 		ring, err := keyring.Load(path)
