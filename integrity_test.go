@@ -4,8 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/tgsession/redisstore/lock"
 
 	"github.com/tgsession/redisstore/internal/redistest"
 	"github.com/tgsession/redisstore/keyring"
@@ -111,4 +116,115 @@ func TestResealNeverSwapsAccounts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLostDataIsNotRecreated (issue 24): a Leased worker's session is wiped
+// by a FLUSHALL, then by a restart without persistence (a private server).
+// The owner's next fenced write fails with ErrSessionLost (and
+// lock.ErrLeaseLost, its lease ended), Open again fails with ErrSessionLost
+// instead of creating a blank session, and so does a new worker's Open
+// without Options.Create; only an explicit Create (or RecreateLost) makes a
+// new one. RebuildRegistry restores names whose data survived a registry
+// deletion.
+func TestLostDataIsNotRecreated(t *testing.T) {
+	t.Parallel()
+	redistest.Require(t)
+	srv, err := redistest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	ctx := context.Background()
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1})
+	defer c.Close()
+	lease := lock.Options{TTL: 5 * time.Second}
+	for _, wipe := range []string{"FLUSHALL", "restart without persistence"} {
+		t.Run(wipe, func(t *testing.T) {
+			owner, err := New(c, "acct", Options{Mode: Leased, Create: true, Lease: lease})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := owner.Open(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := owner.SetAuthKey(ctx, accountKey(7)); err != nil {
+				t.Fatal(err)
+			}
+			if wipe == "FLUSHALL" {
+				if err := c.FlushAll(ctx).Err(); err != nil { // a server this test started
+					t.Fatal(err)
+				}
+			} else {
+				srv.Kill()
+				if err := srv.Restart(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err = owner.SetDCID(ctx, storage.Some(4))
+			for range 3 { // the first command after a restart may meet the closed connection
+				if err == nil || errors.Is(err, ErrSessionLost) || errors.Is(err, lock.ErrLeaseLost) {
+					break
+				}
+				err = owner.SetDCID(ctx, storage.Some(4))
+			}
+			if !errors.Is(err, ErrSessionLost) || !errors.Is(err, lock.ErrLeaseLost) {
+				t.Errorf("write after %s: %v; want ErrSessionLost and lock.ErrLeaseLost", wipe, err)
+			}
+			select {
+			case <-owner.Lease().Lost():
+			default:
+				t.Errorf("write after %s refused, but the lease did not end", wipe)
+			}
+			if err := owner.Open(ctx); !errors.Is(err, ErrSessionLost) {
+				t.Errorf("the owner's Open after %s: %v; want ErrSessionLost", wipe, err)
+			}
+			fresh, _ := New(c, "acct", Options{Mode: Leased, Lease: lease})
+			if err := fresh.Open(ctx); !errors.Is(err, ErrSessionLost) {
+				t.Errorf("a new worker's Open after %s: %v; want ErrSessionLost", wipe, err)
+			} else {
+				t.Logf("after %s: %v", wipe, err)
+			}
+			if n := c.Exists(ctx, fresh.keys.session).Val(); n != 0 {
+				t.Errorf("a blank session was created after %s", wipe)
+			}
+			created, _ := New(c, "acct", Options{Mode: Leased, Create: true, Lease: lease})
+			if err := created.Open(ctx); err != nil {
+				t.Fatalf("Open with Create after %s: %v", wipe, err)
+			}
+			if err := created.Delete(ctx); err != nil {
+				t.Fatal(err)
+			}
+			_ = created.Close()
+		})
+	}
+	t.Run("registry deleted", func(t *testing.T) {
+		names := []string{"a", "b{x}", ""}
+		for _, n := range names {
+			st, _ := New(c, n, Options{Mode: Unfenced, Prefix: "reg"})
+			if err := st.Open(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := c.Del(ctx, registryKey("reg")).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := ListSessions(ctx, c, "reg"); len(got) != 0 {
+			t.Fatalf("registry still lists %q", got)
+		}
+		added, err := RebuildRegistry(ctx, c, "reg")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := ListSessions(ctx, c, "reg")
+		slices.Sort(got)
+		slices.Sort(added)
+		want := slices.Clone(names)
+		slices.Sort(want)
+		if !slices.Equal(got, want) || !slices.Equal(added, want) {
+			t.Errorf("after RebuildRegistry: listed %q, added %q; want %q", got, added, want)
+		}
+		if again, _ := RebuildRegistry(ctx, c, "reg"); len(again) != 0 {
+			t.Errorf("a second rebuild added %q", again)
+		}
+	})
 }

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -141,4 +142,30 @@ func validPrefix(p string) error {
 		return fmt.Errorf("redisstore: key prefix %q must not contain '{' or '}' (they would move the cluster hash tag)", p)
 	}
 	return nil
+}
+
+// unescapeName inverts escapeName (RebuildRegistry reads names back from
+// keys; the tests hold it as the proof that the escaping is injective).
+func unescapeName(tag string) (string, error) {
+	if tag == "%" {
+		return "", nil
+	}
+	var b strings.Builder
+	for i := 0; i < len(tag); i++ {
+		c := tag[i]
+		if c != '%' {
+			b.WriteByte(c)
+			continue
+		}
+		if i+2 >= len(tag) {
+			return "", fmt.Errorf("redisstore: bad escape in tag %q", tag)
+		}
+		v, err := strconv.ParseUint(tag[i+1:i+3], 16, 8)
+		if err != nil {
+			return "", fmt.Errorf("redisstore: bad escape in tag %q", tag)
+		}
+		b.WriteByte(byte(v))
+		i += 2
+	}
+	return b.String(), nil
 }

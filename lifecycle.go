@@ -60,6 +60,9 @@ func (s *Store) openSession(ctx context.Context) error {
 		return err
 	}
 	mayCreate := !s.opts.OpenExisting && (s.opts.Mode == Unfenced || s.opts.Create)
+	if s.seen.Load() && !s.opts.RecreateLost {
+		mayCreate = false // this store knew it: its absence is a loss, and registering it again would hide that
+	}
 	create := false
 	if mayCreate {
 		// Register first: a crash in between leaves a name without a

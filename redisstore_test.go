@@ -862,28 +862,3 @@ func TestLayoutErrorSaysWhatToDo(t *testing.T) {
 		}
 	}
 }
-
-// unescapeName inverts escapeName: the proof that the escaping is injective.
-func unescapeName(tag string) (string, error) {
-	if tag == "%" {
-		return "", nil
-	}
-	var b strings.Builder
-	for i := 0; i < len(tag); i++ {
-		c := tag[i]
-		if c != '%' {
-			b.WriteByte(c)
-			continue
-		}
-		if i+2 >= len(tag) {
-			return "", fmt.Errorf("redisstore: bad escape in tag %q", tag)
-		}
-		v, err := strconv.ParseUint(tag[i+1:i+3], 16, 8)
-		if err != nil {
-			return "", fmt.Errorf("redisstore: bad escape in tag %q", tag)
-		}
-		b.WriteByte(byte(v))
-		i += 2
-	}
-	return b.String(), nil
-}

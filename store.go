@@ -149,11 +149,11 @@ func (s *Store) fail(op string, err error) error {
 		// (Were the token an older lease's, racing a re-Open, the newer
 		// lease ends too: availability, never safety.)
 		err = fmt.Errorf("%w (Redis refused a write fenced with this worker's lease token)", lock.ErrLeaseLost)
-		if l := s.lease.Load(); l != nil {
-			l.Lose(err)
-		}
 		if s.gone() {
 			err = fmt.Errorf("%w; the lease went with it: %w", ErrSessionLost, err)
+		}
+		if l := s.lease.Load(); l != nil {
+			l.Lose(err)
 		}
 	case redis.HasErrorPrefix(err, "LEASEHELD"):
 		err = fmt.Errorf("%w (a store opened Unfenced cannot write while a worker owns the session; stop it, or release its lease)", lock.ErrHeld)

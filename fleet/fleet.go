@@ -33,6 +33,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -163,6 +164,30 @@ type Worker struct {
 	left     map[string]bool      // members that announced "leave" since the last reconcile
 	lastRead time.Time            // the last successful read of the members
 	ghosts   map[string]time.Time // members planned with although missing now, until when
+
+	lostNames    map[string]bool // sessions found lost (warned once each until they come back)
+	lost         atomic.Int64
+	reregistered atomic.Int64
+}
+
+// Stats counts what a worker repaired or could not: the same figures its
+// warnings log.
+type Stats struct {
+	// LostSessions counts sessions this worker was assigned but found without
+	// data (storage ErrSessionLost: a FLUSHALL, a restart without
+	// persistence, an eviction): each is counted and warned about once, until
+	// it is restored.
+	LostSessions int64
+	// Reregistered counts sessions this worker owned whose name had vanished
+	// from the registry while their data was still there (the registry key
+	// deleted or flushed on its own): the worker registered them again and
+	// kept them. Sessions nobody owned need tgsession registry rebuild.
+	Reregistered int64
+}
+
+// Stats returns the worker's counters.
+func (w *Worker) Stats() Stats {
+	return Stats{LostSessions: w.lost.Load(), Reregistered: w.reregistered.Load()}
 }
 
 // New returns a worker; Run starts it.
@@ -175,7 +200,7 @@ func New(client redis.UniversalClient, opts Options, handler Handler) (*Worker, 
 		return nil, errors.New("fleet: a handler is required")
 	}
 	return &Worker{client: client, opts: o, handler: handler, owned: map[string]*owned{}, kick: make(chan struct{}, 1),
-		left: map[string]bool{}, ghosts: map[string]time.Time{}}, nil
+		left: map[string]bool{}, ghosts: map[string]time.Time{}, lostNames: map[string]bool{}}, nil
 }
 
 // Owned returns the names of the sessions the worker owns now, sorted: those
@@ -299,6 +324,9 @@ func (w *Worker) reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if sessions, err = w.keepRegistered(ctx, sessions); err != nil {
+		return err
+	}
 	plan := Assign(sessions, members)
 
 	// Hand back what is no longer ours (moved or removed).
@@ -332,6 +360,61 @@ func (w *Worker) reconcile(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// noteLost counts and warns about a session whose data is gone, once until
+// it is taken again.
+func (w *Worker) noteLost(name string, err error) {
+	w.mu.Lock()
+	first := !w.lostNames[name]
+	w.lostNames[name] = true
+	w.mu.Unlock()
+	if !first {
+		return
+	}
+	w.lost.Add(1)
+	if w.opts.Logger != nil {
+		w.opts.Logger.Warn("fleet: a session's data is gone (a FLUSHALL, a restart without persistence, an eviction?); not taking it until it is restored (tgsession import)",
+			"worker", w.opts.WorkerID, "session", storage.Excerpt(name), "prefix", w.opts.Prefix, "err", err)
+	}
+}
+
+// keepRegistered re-registers the sessions this worker owns that vanished
+// from the registry while their data is still there (a session deleted on
+// purpose loses its data first, then its name), and returns the registry
+// with them. Each one is warned about and counted.
+func (w *Worker) keepRegistered(ctx context.Context, sessions []string) ([]string, error) {
+	listed := make(map[string]bool, len(sessions))
+	for _, n := range sessions {
+		listed[n] = true
+	}
+	w.mu.Lock()
+	var missing []string
+	for name := range w.owned {
+		if !listed[name] {
+			missing = append(missing, name)
+		}
+	}
+	w.mu.Unlock()
+	for _, name := range missing {
+		ok, err := redisstore.SessionExists(ctx, w.client, w.opts.Prefix, name)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue // deleted: hand it back
+		}
+		if err := redisstore.Register(ctx, w.client, w.opts.Prefix, name); err != nil {
+			return nil, err
+		}
+		w.reregistered.Add(1)
+		if w.opts.Logger != nil {
+			w.opts.Logger.Warn("fleet: a session this worker owns vanished from the registry although its data is there; registered it again (if others vanished too, run tgsession registry rebuild)",
+				"worker", w.opts.WorkerID, "session", storage.Excerpt(name), "prefix", w.opts.Prefix)
+		}
+		sessions = append(sessions, name)
+	}
+	return sessions, nil
 }
 
 // heartbeat renews this worker's membership and drops members dead for a
@@ -424,11 +507,18 @@ func (w *Worker) take(ctx context.Context, name string) (bool, error) {
 		return false, err
 	}
 	if err := st.Open(ctx); err != nil {
-		if errors.Is(err, lock.ErrHeld) || errors.Is(err, storage.ErrSessionNotFound) || errors.Is(err, redisstore.ErrSessionLost) {
+		if errors.Is(err, redisstore.ErrSessionLost) {
+			w.noteLost(name, err)
+			return false, nil
+		}
+		if errors.Is(err, lock.ErrHeld) || errors.Is(err, storage.ErrSessionNotFound) {
 			return false, nil
 		}
 		return false, fmt.Errorf("take %s: %w", storage.Excerpt(name), err)
 	}
+	w.mu.Lock()
+	delete(w.lostNames, name) // restored: warn again if it is lost again
+	w.mu.Unlock()
 	hctx, cancel := context.WithCancel(st.Lease().Context())
 	own := &owned{st: st, lease: st.Lease(), cancel: cancel, done: make(chan struct{})}
 	w.mu.Lock()
@@ -440,6 +530,13 @@ func (w *Worker) take(ctx context.Context, name string) (bool, error) {
 		cancel()
 		if err != nil && !errors.Is(err, context.Canceled) && w.opts.Logger != nil {
 			w.opts.Logger.Warn("fleet: handler", "worker", w.opts.WorkerID, "session", name, "err", err)
+		}
+		// A lease lost with the session's data (a flush, a restart without
+		// persistence) is a lost session, not a takeover: say so.
+		if cause := context.Cause(own.lease.Context()); errors.Is(cause, lock.ErrLeaseLost) {
+			if ok, err := redisstore.SessionExists(context.Background(), w.client, w.opts.Prefix, name); err == nil && !ok {
+				w.noteLost(name, cause)
+			}
 		}
 		_ = st.Close() // releases the lease and announces it
 		w.mu.Lock()

@@ -778,3 +778,32 @@ func leaseHolders(ctx context.Context, client redis.UniversalClient, prefix stri
 	}
 	return out, nil
 }
+
+// registry repairs the session registry: "registry rebuild" registers every
+// session whose data exists under the prefix but whose name the registry
+// lost (redisstore.RebuildRegistry: a SCAN of the keyspace, every primary).
+func (c *cli) registry(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] != "rebuild" {
+		return usageErr("usage: tgsession registry rebuild [flags]: register every session whose data exists but whose name the registry lost")
+	}
+	f, _, client, err := c.connected(args[1:], "rebuild", 0)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	added, err := redisstore.RebuildRegistry(ctx, client, f.prefix)
+	if err != nil {
+		return err
+	}
+	if f.json {
+		if added == nil {
+			added = []string{}
+		}
+		return c.printJSON(map[string]any{"registered": added})
+	}
+	for _, n := range added {
+		fmt.Fprintf(c.out, "registered %s\n", excerpt(n))
+	}
+	fmt.Fprintf(c.out, "%d session(s) registered again under prefix %s\n", len(added), excerpt(f.prefix))
+	return nil
+}

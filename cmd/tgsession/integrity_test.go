@@ -150,3 +150,37 @@ func TestImportKilled(t *testing.T) {
 		t.Errorf("after rm, keys of the session remain: %v", left)
 	}
 }
+
+// TestRegistryRebuild: the registry key is deleted; ls shows nothing;
+// `registry rebuild` registers every session whose data is there again.
+func TestRegistryRebuild(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Require(t)
+	prefix := "rebuild-" + redistest.TempName(t)
+	e := []string{"--redis", "redis://" + srv.Addr, "--prefix", prefix}
+	dir := t.TempDir()
+	for _, n := range []string{"one", "two", "three"} {
+		p := filepath.Join(dir, n+".session")
+		bigSession(t, p, 1, 3)
+		must(t, tg(t, "", append([]string{"import", n, "--file", p}, e...)...), "import "+n)
+	}
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer c.Close()
+	if err := c.Del(context.Background(), prefix+":sessions").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if r := must(t, tg(t, "", append([]string{"ls", "--json"}, e...)...), "ls"); strings.TrimSpace(r.out) != "[]" {
+		t.Fatalf("ls after the registry was deleted: %s", r.out)
+	}
+	r := must(t, tg(t, "", append([]string{"registry", "rebuild"}, e...)...), "registry rebuild")
+	if !strings.Contains(r.out, "3 session(s) registered again") {
+		t.Errorf("registry rebuild printed %q", r.out)
+	}
+	r = must(t, tg(t, "", append([]string{"ls"}, e...)...), "ls after rebuild")
+	for _, n := range []string{"one", "two", "three"} {
+		if !strings.Contains(r.out, n) {
+			t.Errorf("ls after rebuild lacks %s:\n%s", n, r.out)
+		}
+	}
+	fails(t, tg(t, "", append([]string{"registry"}, e...)...), 2, "registry rebuild", "registry without a subcommand")
+}

@@ -63,6 +63,8 @@ commands:
             re-encrypt stored auth keys with the keyring's current key (plaintext
             ones too); refuses a session a worker owns unless --wait
   workers   the live fleet workers (package fleet): capacity and sessions held
+  registry  rebuild: register again every session whose data exists but whose name the
+            registry lost (scans the keyspace; a repair, not a routine)
   bench     [--redis URL] [--duration 1s] [--memory-peers 1000000] [--json]
             the store's speed and memory against raw Redis on the same server
 
@@ -114,6 +116,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		"bench":       c.bench,
 		"keygen":      c.keygen,
 		"rekey":       c.rekey,
+		"registry":    c.registry,
 	}
 	switch args[0] {
 	case "help", "-h", "--help":

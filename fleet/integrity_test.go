@@ -1,0 +1,166 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/tgsession/redisstore"
+	"github.com/tgsession/redisstore/internal/redistest"
+	"github.com/tgsession/redisstore/lock"
+)
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestRegistryAndDataLost (issue 24), on a server of its own: the session
+// registry is deleted under a running fleet: the owners register their
+// sessions again (warned, counted) and keep them. With the fleet stopped and
+// the registry deleted again, a new fleet finds nothing until
+// redisstore.RebuildRegistry (tgsession registry rebuild) restores every
+// name, then owns them all. A FLUSHALL then takes sessions and leases: every
+// owner counts and warns about a lost session, none recreates one.
+func TestRegistryAndDataLost(t *testing.T) {
+	t.Parallel()
+	redistest.Require(t)
+	srv, err := redistest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	ctx := context.Background()
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer c.Close()
+	const prefix, n = "reg", 8
+	for i := range n {
+		st, _ := redisstore.New(c, fmt.Sprintf("acct-%d", i), redisstore.Options{Mode: redisstore.Unfenced, Prefix: prefix})
+		if err := st.Open(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ttl := 2 * time.Second
+	logs := &lockedBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, nil))
+	fleet := func() []*running {
+		var ws []*running
+		for i := range 2 {
+			id := fmt.Sprintf("w%d", i)
+			w, err := New(c, Options{WorkerID: id, Prefix: prefix, Interval: 100 * time.Millisecond, Lease: lock.Options{TTL: ttl}, Logger: logger},
+				func(ctx context.Context, st *redisstore.Store) error {
+					for {
+						select {
+						case <-ctx.Done():
+							return nil
+						case <-time.After(50 * time.Millisecond):
+						}
+						if err := st.SetDate(ctx, time.Now().Unix()); err != nil {
+							return err
+						}
+					}
+				})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rctx, cancel := context.WithCancel(ctx)
+			r := &running{w: w, cancel: cancel, done: make(chan error, 1)}
+			go func() { r.done <- w.Run(rctx) }()
+			ws = append(ws, r)
+		}
+		return ws
+	}
+	stop := func(ws []*running) {
+		for _, r := range ws {
+			r.cancel()
+			<-r.done
+		}
+	}
+	owned := func(ws []*running) int {
+		total := 0
+		for _, r := range ws {
+			total += len(r.w.Owned())
+		}
+		return total
+	}
+	patience := 10*ttl + 10*time.Second // a loaded machine; the fleet acts within a few intervals
+
+	ws := fleet()
+	waitOwned(t, n, patience, ws, func(l []int) bool { return within(l, n/2, n/2) })
+	if err := c.Del(ctx, prefix+":sessions").Err(); err != nil {
+		t.Fatal(err)
+	}
+	minOwned := n
+	wait(t, patience, "the owners register their sessions again", func() bool {
+		minOwned = min(minOwned, owned(ws))
+		names, _ := redisstore.ListSessions(ctx, c, prefix)
+		return len(names) == n
+	})
+	var re int64
+	for _, r := range ws {
+		re += r.w.Stats().Reregistered
+	}
+	t.Logf("registry deleted under a running fleet: %d sessions registered again by their owners; fewest owned meanwhile %d of %d", re, minOwned, n)
+	if re != n || minOwned != n {
+		t.Errorf("re-registered %d (want %d); fewest owned meanwhile %d (want %d: nothing released)", re, n, minOwned, n)
+	}
+	if !strings.Contains(logs.String(), "vanished from the registry") {
+		t.Errorf("no warning about the registry; logs:\n%s", logs.String())
+	}
+	stop(ws)
+
+	if err := c.Del(ctx, prefix+":sessions").Err(); err != nil {
+		t.Fatal(err)
+	}
+	ws = fleet()
+	time.Sleep(5 * 100 * time.Millisecond) // a few reconciles
+	if got := owned(ws); got != 0 {
+		t.Errorf("a fleet took %d sessions from an empty registry", got)
+	}
+	added, err := redisstore.RebuildRegistry(ctx, c, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("RebuildRegistry registered %d sessions", len(added))
+	if len(added) != n {
+		t.Errorf("RebuildRegistry registered %d sessions; want %d", len(added), n)
+	}
+	waitOwned(t, n, patience, ws, func(l []int) bool { return within(l, n/2, n/2) })
+
+	if err := c.FlushAll(ctx).Err(); err != nil { // this test's own server
+		t.Fatal(err)
+	}
+	var lost int64
+	wait(t, patience, "every owner counts its lost sessions", func() bool {
+		lost = 0
+		for _, r := range ws {
+			lost += r.w.Stats().LostSessions
+		}
+		return lost == n && owned(ws) == 0
+	})
+	stop(ws)
+	t.Logf("FLUSHALL under a running fleet: %d sessions counted lost, 0 owned after", lost)
+	if !strings.Contains(logs.String(), "data is gone") {
+		t.Errorf("no warning about lost sessions; logs:\n%s", logs.String())
+	}
+	if k := c.Keys(ctx, prefix+":{*}:s").Val(); len(k) != 0 {
+		t.Errorf("sessions were recreated after the flush: %v", k)
+	}
+}
