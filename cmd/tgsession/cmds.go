@@ -510,6 +510,9 @@ func (c *cli) ls(ctx context.Context, args []string) error {
 		return err
 	}
 	defer client.Close()
+	if _, err := f.keys(); err != nil {
+		return err // a keyring that does not load is the caller's mistake, not every session's
+	}
 	names, err := redisstore.ListSessions(ctx, client, f.prefix)
 	if err != nil {
 		return err

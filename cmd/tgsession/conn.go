@@ -80,9 +80,49 @@ func connect(rawURL string, t tlsFiles) (redis.UniversalClient, string, error) {
 	}
 	client, where, err := buildClient(rawURL, t)
 	if err != nil {
-		return nil, "", errors.New(scrub(err.Error(), rawURL))
+		msg := scrub(err.Error(), rawURL)
+		if leaksUserinfo(msg, rawURL) {
+			// A parser quoted a piece of the password (a '#', '/' or '?' in it
+			// ends the URL's authority early): say what to do instead.
+			msg = fmt.Sprintf("--redis %s does not parse as a URL: percent-encode '#', '/', '?', '@' and '%%' in the user name and password (%%23 %%2F %%3F %%40 %%25)\n%s",
+				excerpt(redact(rawURL)), connectHelp)
+		}
+		return nil, "", errors.New(msg)
 	}
 	return client, where, nil
+}
+
+// leaksUserinfo reports whether msg holds any 3-character piece of the URL's
+// user information (raw, or percent-decoded), or all of a shorter one.
+func leaksUserinfo(msg, rawURL string) bool {
+	_, rest, ok := strings.Cut(rawURL, "://")
+	if !ok {
+		return false
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return false
+	}
+	userinfo := rest[:at]
+	forms := []string{userinfo}
+	if dec, err := url.PathUnescape(userinfo); err == nil {
+		forms = append(forms, dec)
+	}
+	for _, f := range forms {
+		f = strings.TrimPrefix(f, ":")
+		if len(f) < 3 {
+			if f != "" && strings.Contains(msg, f) {
+				return true
+			}
+			continue
+		}
+		for i := 0; i+3 <= len(f); i++ {
+			if strings.Contains(msg, f[i:i+3]) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func buildClient(rawURL string, t tlsFiles) (redis.UniversalClient, string, error) {

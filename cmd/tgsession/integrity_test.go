@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/tgsession/redisstore/filestore"
 	"github.com/tgsession/redisstore/internal/redistest"
+	"github.com/tgsession/redisstore/keyring"
 	"github.com/tgsession/redisstore/storage"
 )
 
@@ -183,4 +185,86 @@ func TestRegistryRebuild(t *testing.T) {
 		}
 	}
 	fails(t, tg(t, "", append([]string{"registry"}, e...)...), 2, "registry rebuild", "registry without a subcommand")
+}
+
+// TestURLPasswordsNeverPrinted (issue 24): passwords with '#', '/', '?',
+// '@' and '%' in URLs of every scheme, parsable or not, right or wrong: no
+// 4-character piece of the password (raw or percent-decoded) appears in
+// stdout or stderr. (The server has no password: a URL that parses
+// connects, or is refused for its password; either way nothing of it is
+// printed.)
+func TestURLPasswordsNeverPrinted(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Require(t)
+	port := srv.Port
+	cases := []struct{ url, password string }{
+		{fmt.Sprintf("redis://:hunter2#abc@127.0.0.1:%d/0", port), "hunter2#abc"},
+		{fmt.Sprintf("redis://:Pa55/w0rdQQ@127.0.0.1:%d", port), "Pa55/w0rdQQ"},
+		{fmt.Sprintf("redis://user:pa?ss=wqrd@127.0.0.1:%d", port), "pa?ss=wqrd"},
+		{fmt.Sprintf("redis://:p@ss@wqrd9@127.0.0.1:%d", port), "p@ss@wqrd9"},
+		{fmt.Sprintf("redis://:100%%zzsecret@127.0.0.1:%d", port), "100%zzsecret"},
+		{fmt.Sprintf("redis://:s3cr%%2Fet99@127.0.0.1:%d", port), "s3cr%2Fet99"},
+		{fmt.Sprintf("redis-cluster://:clu#zq42x@127.0.0.1:%d", port), "clu#zq42x"},
+		{fmt.Sprintf("redis-sentinel://:sen/qq77x@127.0.0.1:%d?master_name=m", port), "sen/qq77x"},
+		{fmt.Sprintf("rediss://:tl?s#qzx9@127.0.0.1:%d", port), "tl?s#qzx9"},
+	}
+	for _, tc := range cases {
+		for _, how := range []string{"flag", "env"} {
+			var r result
+			if how == "flag" {
+				r = tg(t, "", "ls", "--redis", tc.url)
+			} else {
+				r = tgEnv(t, []string{"REDIS_URL=" + tc.url}, "", "ls")
+			}
+			forms := []string{tc.password}
+			if dec, err := url.PathUnescape(tc.password); err == nil {
+				forms = append(forms, dec)
+			}
+			for _, f := range forms {
+				for i := 0; i+4 <= len(f); i++ {
+					piece := f[i : i+4]
+					if strings.Contains(r.out, piece) || strings.Contains(r.err, piece) {
+						t.Errorf("%s (%s): %q of the password printed:\nstdout %q\nstderr %q", redactForTest(tc.url), how, piece, r.out, r.err)
+						break
+					}
+				}
+			}
+		}
+	}
+}
+
+func redactForTest(u string) string { return u[:strings.Index(u, "://")+3] + "...@" + u[strings.LastIndex(u, "@")+1:] }
+
+// TestKeyringMaterialNeverPrinted (issue 24): a keyring line (the key
+// itself) given where the keyring's path belongs, in $TGSESSION_KEYRING or
+// --keyring, is never printed by any command, -h included; ls fails (exit 2)
+// instead of listing every session as unreadable.
+func TestKeyringMaterialNeverPrinted(t *testing.T) {
+	t.Parallel()
+	e := env(t)
+	line, err := keyring.Generate("k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, secret, _ := strings.Cut(line, " ")
+	for _, cmd := range [][]string{{"ls"}, {"show", "x"}, {"export", "x"}, {"rekey", "--all"}, {"ls", "-h"}, {"import", "x", "--string", "-"}} {
+		for _, how := range []string{"env", "flag"} {
+			var r result
+			args := append(append([]string{}, cmd...), e...)
+			if how == "env" {
+				r = tgEnv(t, []string{"TGSESSION_KEYRING=" + line}, "", args...)
+			} else {
+				r = tg(t, "", append(args, "--keyring", line)...)
+			}
+			for i := 0; i+6 <= len(secret); i += 3 {
+				if piece := secret[i : i+6]; strings.Contains(r.out+r.err, piece) {
+					t.Errorf("%v (%s): a piece of the key printed:\nstdout %q\nstderr %q", cmd, how, r.out, r.err)
+					break
+				}
+			}
+			if cmd[0] == "ls" && len(cmd) == 1 && r.code != 2 {
+				t.Errorf("ls with a keyring that does not load: exit %d; want 2", r.code)
+			}
+		}
+	}
 }

@@ -201,7 +201,9 @@ func (c *cli) flagSet(f *flags, synopsis string) *flag.FlagSet {
 	fs.StringVar(&f.tls.cert, "tls-cert", "", "TLS: client certificate (PEM file), with --tls-key")
 	fs.StringVar(&f.tls.key, "tls-key", "", "TLS: client private key (PEM file), with --tls-cert")
 	fs.Var(&f.now, "now", "(tests) the time taken as now: unix seconds or RFC 3339")
-	fs.StringVar(&f.keyring, "keyring", os.Getenv("TGSESSION_KEYRING"), "keyring file for auth keys encrypted at rest (default $TGSESSION_KEYRING): one \"ID BASE64\" per line, the current key first")
+	// No default value in the flag: -h prints defaults, and
+	// $TGSESSION_KEYRING may hold a key by mistake (read in loadKeyring).
+	fs.StringVar(&f.keyring, "keyring", "", "keyring file for auth keys encrypted at rest (default $TGSESSION_KEYRING): one \"ID BASE64\" per line, the current key first")
 	var ring keyring.KeyProvider
 	var ringErr error
 	loaded := false
@@ -228,9 +230,24 @@ func (c *cli) flagSet(f *flags, synopsis string) *flag.FlagSet {
 
 // loadKeyring reads a keyring file ("" is none), warning when others may
 // read it.
+//
+// Until the value opened as a file it is treated as a secret (it may be a
+// key pasted where a path belongs): a message never repeats it.
 func (c *cli) loadKeyring(path string) (keyring.KeyProvider, error) {
+	from := "--keyring"
+	if path == "" {
+		path, from = os.Getenv("TGSESSION_KEYRING"), "$TGSESSION_KEYRING"
+	}
 	if path == "" {
 		return nil, nil
+	}
+	if _, err := os.Stat(path); err != nil {
+		reason := err
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			reason = pe.Err // without the path
+		}
+		return nil, exitError{2, fmt.Errorf("keyring: the value of %s (%d characters, not shown) does not open as a file: %v; it must name the keyring file (one \"ID BASE64\" per line), never hold a key itself", from, len(path), reason)}
 	}
 	r, err := keyring.Load(path)
 	if err != nil {
