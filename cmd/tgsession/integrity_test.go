@@ -268,3 +268,21 @@ func TestKeyringMaterialNeverPrinted(t *testing.T) {
 		}
 	}
 }
+
+// TestKeygenIDsDistinct: two keys made on one (fake) day get distinct ids
+// that both name the day.
+func TestKeygenIDsDistinct(t *testing.T) {
+	t.Parallel()
+	ids := map[string]bool{}
+	for range 2 {
+		line := strings.TrimSpace(must(t, tg(t, "", "keygen", "--now", "2026-03-01T12:00:00Z"), "keygen").out)
+		id, _, _ := strings.Cut(line, " ")
+		if !strings.HasPrefix(id, "k20260301-") || !keyring.ValidID(id) {
+			t.Errorf("keygen id %q: want k20260301-<suffix>, a valid id", id)
+		}
+		ids[id] = true
+	}
+	if len(ids) != 2 {
+		t.Errorf("two keygen calls on one day made the same id: %v", ids)
+	}
+}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -19,12 +21,16 @@ func (c *cli) keygen(ctx context.Context, args []string) error {
 	var f flags
 	var id string
 	fs := c.flagSet(&f, "[--id ID]")
-	fs.StringVar(&id, "id", "", `the key's id, 1-32 of [A-Za-z0-9_-] (default "k" and today's date, UTC)`)
+	fs.StringVar(&id, "id", "", `the key's id, 1-32 of [A-Za-z0-9_-] (default "k", today's date (UTC) and a random suffix)`)
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
 	if id == "" {
-		id = "k" + f.clock().UTC().Format("20060102")
+		// The date says when; the suffix keeps two keys made on one day
+		// apart (a keyring refuses an id twice).
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		id = "k" + f.clock().UTC().Format("20060102") + "-" + hex.EncodeToString(b[:])
 	}
 	line, err := keyring.Generate(id)
 	if err != nil {
