@@ -45,7 +45,21 @@ func (s *Store) Open(ctx context.Context) error {
 		_ = s.releaseLease()
 		return err
 	}
+	s.resealOnOpen(ctx)
 	return nil
+}
+
+// resealOnOpen re-seals the auth key with the keyring's current key when
+// another key (or none) sealed it, so that rotating the keyring needs no
+// tgsession rekey for the sessions workers own. It never fails Open: a
+// session it cannot re-seal now is re-sealed by its next auth-key write.
+func (s *Store) resealOnOpen(ctx context.Context) {
+	if s.opts.Keys == nil {
+		return
+	}
+	if _, err := s.Reseal(ctx); err != nil && s.opts.Logger != nil {
+		s.opts.Logger.Warn("redisstore: could not re-seal the auth key with the keyring's current key; its next write will", "store", s.String(), "err", err)
+	}
 }
 
 // openSession registers the name and runs open.lua. It creates the session

@@ -166,6 +166,7 @@ type Worker struct {
 	ghosts   map[string]time.Time // members planned with although missing now, until when
 
 	lostNames    map[string]bool // sessions found lost (warned once each until they come back)
+	sealedWith   string          // the keyring's current key id the owned sessions were re-sealed with
 	lost         atomic.Int64
 	reregistered atomic.Int64
 }
@@ -320,6 +321,7 @@ func (w *Worker) reconcile(ctx context.Context) error {
 	if !slices.ContainsFunc(members, func(m Member) bool { return m.ID == w.opts.WorkerID }) {
 		members = append(members, Member{ID: w.opts.WorkerID, Capacity: w.opts.Capacity})
 	}
+	w.resealIfRotated(ctx)
 	sessions, err := redisstore.ListSessions(ctx, w.client, w.opts.Prefix)
 	if err != nil {
 		return err
@@ -360,6 +362,43 @@ func (w *Worker) reconcile(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// resealIfRotated re-seals the auth key of every owned session when the
+// keyring's current key changed (Options.Store.Keys, e.g. a keyring.File
+// that re-reads its file): a live fleet rotates without releasing anything.
+// Sessions taken later are re-sealed as they open.
+func (w *Worker) resealIfRotated(ctx context.Context) {
+	keys := w.opts.Store.Keys
+	if keys == nil {
+		return
+	}
+	id, _, err := keys.CurrentKey(ctx)
+	if err != nil || id == w.sealedWith {
+		return
+	}
+	w.mu.Lock()
+	stores := make([]*redisstore.Store, 0, len(w.owned))
+	for _, o := range w.owned {
+		stores = append(stores, o.st)
+	}
+	w.mu.Unlock()
+	failed := 0
+	for _, st := range stores {
+		if _, err := st.Reseal(ctx); err != nil && !errors.Is(err, lock.ErrLeaseLost) {
+			failed++
+			if w.opts.Logger != nil {
+				w.opts.Logger.Warn("fleet: re-sealing an auth key with the keyring's new current key failed; trying again", "worker", w.opts.WorkerID,
+					"session", storage.Excerpt(st.Name()), "key", id, "err", err)
+			}
+		}
+	}
+	if failed == 0 {
+		w.sealedWith = id
+		if w.opts.Logger != nil && len(stores) > 0 {
+			w.opts.Logger.Info("fleet: re-sealed the owned sessions' auth keys with the keyring's current key", "worker", w.opts.WorkerID, "key", id, "sessions", len(stores))
+		}
+	}
 }
 
 // noteLost counts and warns about a session whose data is gone, once until

@@ -1,9 +1,12 @@
 package fleet
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/tgsession/redisstore"
 	"github.com/tgsession/redisstore/internal/redistest"
+	"github.com/tgsession/redisstore/keyring"
 	"github.com/tgsession/redisstore/lock"
 )
 
@@ -162,5 +166,132 @@ func TestRegistryAndDataLost(t *testing.T) {
 	}
 	if k := c.Keys(ctx, prefix+":{*}:s").Val(); len(k) != 0 {
 		t.Errorf("sessions were recreated after the flush: %v", k)
+	}
+}
+
+// TestKeyRotationLive (issue 24): a running fleet whose workers read their
+// keyring from a file (keyring.OpenFile) is rotated by rewriting that file
+// with a new current key: every owned session's auth key is re-sealed with
+// it soon after, no session is released (each handler started once), and
+// the auth keys read back unchanged.
+func TestKeyRotationLive(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Require(t)
+	ctx := context.Background()
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer c.Close()
+	prefix := "rot-" + redistest.TempName(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "keyring")
+	line1, _ := keyring.Generate("k1")
+	line2, _ := keyring.Generate("k2")
+	write := func(text string) {
+		tmp := path + ".new"
+		if err := os.WriteFile(tmp, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(line1 + "\n")
+	old, err := keyring.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 6
+	want := map[string][]byte{}
+	for i := range n {
+		name := fmt.Sprintf("acct-%d", i)
+		st, _ := redisstore.New(c, name, redisstore.Options{Mode: redisstore.Unfenced, Prefix: prefix, Keys: old})
+		if err := st.Open(ctx); err != nil {
+			t.Fatal(err)
+		}
+		k := make([]byte, 256)
+		for j := range k {
+			k[j] = byte(i + j)
+		}
+		if err := st.SetAuthKey(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+		want[name] = k
+	}
+	file, err := keyring.OpenFile(path, 50*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	starts := map[string]int{}
+	var ws []*running
+	for i := range 2 {
+		id := fmt.Sprintf("w%d", i)
+		w, err := New(c, Options{WorkerID: id, Prefix: prefix, Interval: 100 * time.Millisecond, Lease: lock.Options{TTL: 5 * time.Second},
+			Store: redisstore.Options{Keys: file}},
+			func(ctx context.Context, st *redisstore.Store) error {
+				mu.Lock()
+				starts[st.Name()]++
+				mu.Unlock()
+				<-ctx.Done()
+				return nil
+			})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rctx, cancel := context.WithCancel(ctx)
+		r := &running{w: w, cancel: cancel, done: make(chan error, 1)}
+		go func() { r.done <- w.Run(rctx) }()
+		ws = append(ws, r)
+	}
+	defer func() {
+		for _, r := range ws {
+			r.cancel()
+			<-r.done
+		}
+	}()
+	waitOwned(t, n, 30*time.Second, ws, func(l []int) bool { return within(l, n/2, n/2) })
+	storage := func(name string) string {
+		st, _ := redisstore.New(c, name, redisstore.Options{Mode: redisstore.Unfenced, Prefix: prefix, OpenExisting: true})
+		if err := st.Open(ctx); err != nil {
+			return err.Error()
+		}
+		s, err := st.AuthKeyStorage(ctx)
+		if err != nil {
+			return err.Error()
+		}
+		return s
+	}
+	for name := range want {
+		if s := storage(name); s != "encrypted (k1)" {
+			t.Fatalf("%s before the rotation: %s", name, s)
+		}
+	}
+	write(line2 + "\n" + line1 + "\n")
+	rotated := time.Now()
+	wait(t, 30*time.Second, "every owned session re-sealed with k2", func() bool {
+		for name := range want {
+			if storage(name) != "encrypted (k2)" {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("keyring file rotated: all %d owned sessions re-sealed with the new key %v later", n, time.Since(rotated).Round(time.Millisecond))
+	both, _ := keyring.Load(path)
+	for name, k := range want {
+		st, _ := redisstore.New(c, name, redisstore.Options{Mode: redisstore.Unfenced, Prefix: prefix, OpenExisting: true, Keys: both})
+		if err := st.Open(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got, err := st.AuthKey(ctx)
+		if err != nil || !bytes.Equal(got, k) {
+			t.Errorf("%s after the rotation: %v (changed: %v)", name, err, !bytes.Equal(got, k))
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for name, s := range starts {
+		if s != 1 {
+			t.Errorf("%s's handler started %d times: the session was released during the rotation", name, s)
+		}
 	}
 }

@@ -94,14 +94,27 @@ func New(ids []string, keys [][]byte) (*Keyring, error) {
 	return r, nil
 }
 
-// Parse reads a keyring file: one key per line, "ID BASE64", where BASE64
+// maxFile bounds a keyring file.
+const maxFile = 1 << 20
+
+// Parse reads a keyring file (at most 1 MiB; a leading UTF-8 byte order
+// mark is skipped): one key per line, "ID BASE64", where BASE64
 // is 32 bytes in standard base64 and ID is 1-32 of [A-Za-z0-9_-]; the first
 // key is current; '#' starts a comment; blank lines are ignored. Errors name
 // the line, never its key.
 func Parse(r io.Reader) (*Keyring, error) {
 	var ids []string
 	var keys [][]byte
-	sc := bufio.NewScanner(io.LimitReader(r, 1<<20))
+	data, err := io.ReadAll(io.LimitReader(r, maxFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("keyring: %w", err)
+	}
+	if len(data) > maxFile {
+		return nil, fmt.Errorf("keyring: the file is over %d bytes: a keyring holds a few lines of \"ID BASE64\"", maxFile)
+	}
+	data = bytes.TrimPrefix(data, []byte("\ufeff")) // a byte order mark some editors write
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 4096), maxFile+1)
 	for n := 1; sc.Scan(); n++ {
 		line := sc.Text()
 		if i := strings.IndexByte(line, '#'); i >= 0 {

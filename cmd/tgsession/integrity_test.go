@@ -233,7 +233,9 @@ func TestURLPasswordsNeverPrinted(t *testing.T) {
 	}
 }
 
-func redactForTest(u string) string { return u[:strings.Index(u, "://")+3] + "...@" + u[strings.LastIndex(u, "@")+1:] }
+func redactForTest(u string) string {
+	return u[:strings.Index(u, "://")+3] + "...@" + u[strings.LastIndex(u, "@")+1:]
+}
 
 // TestKeyringMaterialNeverPrinted (issue 24): a keyring line (the key
 // itself) given where the keyring's path belongs, in $TGSESSION_KEYRING or
