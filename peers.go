@@ -116,13 +116,20 @@ func (s *Store) updatePeers(ctx context.Context, token string, norm []storage.Pe
 // passes each chunk's result to done (if not nil); known is false when the
 // script reports a retry of a write it had applied (its result is unknown).
 func (s *Store) writeChunks(ctx context.Context, k keys, token string, norm []storage.Peer, done func(chunk []storage.Peer, r writeResult, known bool)) error {
+	total, written := len(norm), 0
 	for len(norm) > 0 {
 		chunk := norm[:chunkLen(norm, s.opts.BatchSize)]
 		norm = norm[len(chunk):]
 		reply, err := updatePeersCall(k, token, chunk).run(ctx, s.rdb).Slice()
 		if err != nil {
+			if written > 0 {
+				// Say what is stored: each script call is atomic, the batch
+				// as a whole is not (an OOM under maxmemory stops it half-way).
+				err = fmt.Errorf("%w (the first %d of %d peers were written; the rest were not)", err, written, total)
+			}
 			return s.failWrite("update peers", err)
 		}
+		written += len(chunk)
 		r, known, err := parseWriteResult(reply)
 		if err != nil {
 			return s.fail("update peers", err)

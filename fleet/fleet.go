@@ -165,11 +165,22 @@ type Worker struct {
 	lastRead time.Time            // the last successful read of the members
 	ghosts   map[string]time.Time // members planned with although missing now, until when
 
-	lostNames    map[string]bool // sessions found lost (warned once each until they come back)
-	sealedWith   string          // the keyring's current key id the owned sessions were re-sealed with
+	lostNames    map[string]bool    // sessions found lost (warned once each until they come back)
+	sealedWith   string             // the keyring's current key id the owned sessions were re-sealed with
+	backoff      map[string]backoff // sessions whose handler failed soon after it started
 	lost         atomic.Int64
 	reregistered atomic.Int64
 }
+
+// backoff holds a session back after its handler failed soon after it
+// started: retaken after until, each failure in a row doubling the wait.
+type backoff struct {
+	failures int
+	until    time.Time
+}
+
+// maxBackoff bounds how long a failing session is held back.
+const maxBackoff = 30 * time.Second
 
 // Stats counts what a worker repaired or could not: the same figures its
 // warnings log.
@@ -201,7 +212,7 @@ func New(client redis.UniversalClient, opts Options, handler Handler) (*Worker, 
 		return nil, errors.New("fleet: a handler is required")
 	}
 	return &Worker{client: client, opts: o, handler: handler, owned: map[string]*owned{}, kick: make(chan struct{}, 1),
-		left: map[string]bool{}, ghosts: map[string]time.Time{}, lostNames: map[string]bool{}}, nil
+		left: map[string]bool{}, ghosts: map[string]time.Time{}, lostNames: map[string]bool{}, backoff: map[string]backoff{}}, nil
 }
 
 // Owned returns the names of the sessions the worker owns now, sorted: those
@@ -349,8 +360,9 @@ func (w *Worker) reconcile(ctx context.Context) error {
 		}
 		w.mu.Lock()
 		_, have := w.owned[name]
+		held := time.Now().Before(w.backoff[name].until)
 		w.mu.Unlock()
-		if have {
+		if have || held {
 			continue
 		}
 		started, err := w.take(ctx, name)
@@ -399,6 +411,25 @@ func (w *Worker) resealIfRotated(ctx context.Context) {
 			w.opts.Logger.Info("fleet: re-sealed the owned sessions' auth keys with the keyring's current key", "worker", w.opts.WorkerID, "key", id, "sessions", len(stores))
 		}
 	}
+}
+
+// noteHandlerEnd holds a session back when its handler failed within a
+// minute of starting (a bad session, a bug), so that it is not retaken
+// every reconcile: the wait doubles from Interval up to maxBackoff with each
+// failure in a row, and a handler that ran a minute, or stopped because its
+// lease ended or the worker stops, clears it.
+func (w *Worker) noteHandlerEnd(name string, began time.Time, err error, stopped bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err == nil || stopped || time.Since(began) > time.Minute {
+		delete(w.backoff, name)
+		return
+	}
+	b := w.backoff[name]
+	b.failures++
+	wait := w.opts.Interval << min(b.failures, 16)
+	b.until = time.Now().Add(min(wait, maxBackoff))
+	w.backoff[name] = b
 }
 
 // noteLost counts and warns about a session whose data is gone, once until
@@ -565,8 +596,11 @@ func (w *Worker) take(ctx context.Context, name string) (bool, error) {
 	w.mu.Unlock()
 	go func() {
 		defer close(own.done)
+		began := time.Now()
 		err := w.handler(hctx, st)
+		stopped := hctx.Err() != nil // the lease ended, or the worker let the session go
 		cancel()
+		w.noteHandlerEnd(name, began, err, stopped)
 		if err != nil && !errors.Is(err, context.Canceled) && w.opts.Logger != nil {
 			w.opts.Logger.Warn("fleet: handler", "worker", w.opts.WorkerID, "session", name, "err", err)
 		}

@@ -295,3 +295,43 @@ func TestKeyRotationLive(t *testing.T) {
 		}
 	}
 }
+
+// TestFailingHandlerBacksOff: a handler that fails at once is not retaken
+// every reconcile: over 3 s at a 50 ms interval (60 reconciles) it starts
+// at most ~log2(3 s / 50 ms) + 2 times.
+func TestFailingHandlerBacksOff(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Require(t)
+	ctx := context.Background()
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer c.Close()
+	prefix := "backoff-" + redistest.TempName(t)
+	st, _ := redisstore.New(c, "bad", redisstore.Options{Mode: redisstore.Unfenced, Prefix: prefix})
+	if err := st.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	starts := 0
+	w, err := New(c, Options{WorkerID: "w", Prefix: prefix, Interval: 50 * time.Millisecond, Lease: lock.Options{TTL: 2 * time.Second}},
+		func(ctx context.Context, st *redisstore.Store) error {
+			mu.Lock()
+			starts++
+			mu.Unlock()
+			return fmt.Errorf("this session is broken")
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(rctx) }()
+	time.Sleep(3 * time.Second)
+	cancel()
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("a handler failing at once started %d times in 3 s (interval 50 ms)", starts)
+	if starts < 2 || starts > 8 {
+		t.Errorf("started %d times; want a few (backing off), at least 2", starts)
+	}
+}

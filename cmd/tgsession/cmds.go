@@ -220,8 +220,12 @@ func (c *cli) readString(what string, r io.Reader) (string, error) {
 // openSourceFile opens a .session file to import, read-only (the file is
 // never changed), and reads and validates its session row.
 func openSourceFile(ctx context.Context, f flags, file string) (*filestore.Store, error) {
-	if _, err := os.Stat(file); err != nil {
+	fi, err := os.Stat(file)
+	if err != nil {
 		return nil, fmt.Errorf("cannot read %s: %w (nothing was changed)", file, err)
+	}
+	if !fi.Mode().IsRegular() { // a FIFO or a device would block the read, or never end
+		return nil, fmt.Errorf("%s is not a regular file (%v): give the path of a .session file (nothing was changed)", file, fi.Mode().Type())
 	}
 	src := filestore.New(file, filestore.Options{Clock: f.clock, ReadOnly: true})
 	if err := src.Open(ctx); err != nil {
@@ -314,15 +318,24 @@ func (c *cli) exportCmd(ctx context.Context, args []string) error {
 		fs.StringVar(&dcAddr, "dc-addr", "", "telethon: the DC's ip:port (default: Telegram's address for the session's DC)")
 		fs.BoolVar(&force, "force", false, "overwrite an existing --file")
 	}, func(f flags, name string, st *redisstore.Store, _ redis.UniversalClient) error {
-		// Hydrogram needs the plain key: say so when it was stored encrypted.
+		// Hydrogram needs the plain key: say so when it was stored encrypted
+		// (and only once the export succeeded).
+		var decrypted string
 		if how, err := st.AuthKeyStorage(ctx); err == nil && strings.HasPrefix(how, "encrypted") {
-			defer fmt.Fprintf(c.errOut, "tgsession export: note: the auth key is stored %s and was decrypted: the export holds it in plaintext; keep it like a password\n", how)
+			decrypted = how
 		}
+		ok := false
+		defer func() {
+			if ok && decrypted != "" {
+				fmt.Fprintf(c.errOut, "tgsession export: note: the auth key is stored %s and was decrypted: the export holds it in plaintext; keep it like a password\n", decrypted)
+			}
+		}()
 		if file != "" {
 			n, err := c.exportFile(ctx, f, st, file, force)
 			if err != nil {
 				return err
 			}
+			ok = true
 			if f.json {
 				return c.printJSON(map[string]any{"name": name, "file": file, "peers": n})
 			}
@@ -355,6 +368,7 @@ func (c *cli) exportCmd(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
+		ok = true
 		if f.json {
 			return c.printJSON(map[string]any{"name": name, "format": format, "session_string": out})
 		}

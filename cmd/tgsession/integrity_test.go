@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -287,4 +288,16 @@ func TestKeygenIDsDistinct(t *testing.T) {
 	if len(ids) != 2 {
 		t.Errorf("two keygen calls on one day made the same id: %v", ids)
 	}
+}
+
+// TestImportFromFIFO: --file naming a FIFO is refused at once (reading it
+// would block until some writer came).
+func TestImportFromFIFO(t *testing.T) {
+	t.Parallel()
+	e := env(t)
+	fifo := filepath.Join(t.TempDir(), "x.session")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	fails(t, tg(t, "", append([]string{"import", "x", "--file", fifo}, e...)...), 1, "not a regular file", "import from a FIFO")
 }

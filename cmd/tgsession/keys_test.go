@@ -256,7 +256,11 @@ func TestEncryptedAtRest(t *testing.T) {
 	if err := c.HSet(ctx, "enc:{f}:s", "auth_key", blob).Err(); err != nil {
 		t.Fatal(err)
 	}
-	fails(t, tg(t, "", append([]string{"export", "f"}, withRing...)...), 1, "does not decrypt", "export of a moved blob")
+	moved := tg(t, "", append([]string{"export", "f"}, withRing...)...)
+	fails(t, moved, 1, "does not decrypt", "export of a moved blob")
+	if strings.Contains(moved.err, "was decrypted") {
+		t.Errorf("a failed export says the key was decrypted: %q", moved.err)
+	}
 
 	// rekey refuses a session a worker owns, and waits with --wait. The
 	// session is made plaintext first, so that rekey has something to do
