@@ -700,7 +700,9 @@ func TestRoundTrips(t *testing.T) {
 		{"invalid username lookup", func() error { _, err := s.PeerByUsername(ctx, "a b"); return ignoreMiss(err) }, 0},
 		{"peer by phone", func() error { _, err := s.PeerByPhoneNumber(ctx, "1"); return ignoreMiss(err) }, 1},
 		{"peer count", func() error { _, err := s.PeerCount(ctx); return err }, 1},
-		{"open an existing session", func() error { _ = s.Close(); return s.Open(ctx) }, 2},
+		// A store that opened the session before runs open.lua only: it
+		// does not register the name again (its absence would be a loss).
+		{"open an existing session again", func() error { _ = s.Close(); return s.Open(ctx) }, 1},
 		{"scan a batch of peers", func() error { _, _, err := s.ScanPeers(ctx, "", 100); return err }, 1},
 		{"invalid peer batch", func() error {
 			return ignoreInvalid(s.UpdatePeers(ctx, []storage.Peer{{ID: -1, Type: storage.PeerUser}}))
