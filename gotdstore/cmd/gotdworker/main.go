@@ -66,6 +66,9 @@ func run(ctx context.Context, name, prefix string) error {
 	defer rdb.Close()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 
+	// Create: this worker runs a bot, which logs in with its token when the
+	// session is new (or was lost: a bot can log in again; a worker of a user
+	// account would leave Create unset and report redisstore.ErrSessionLost).
 	opts := redisstore.Options{Mode: redisstore.Leased, Create: true, Prefix: prefix, Logger: logger,
 		Lease: lock.Options{WorkerID: fmt.Sprintf("gotdworker-%d", os.Getpid())}}
 	if path := os.Getenv("TGSESSION_KEYRING"); path != "" { // auth keys encrypted at rest
