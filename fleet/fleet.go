@@ -167,6 +167,7 @@ type Worker struct {
 
 	lostNames    map[string]bool    // sessions found lost (warned once each until they come back)
 	sealedWith   string             // the keyring's current key id the owned sessions were re-sealed with
+	repairedAt   time.Time          // when this worker last registered its sessions again (keepRegistered)
 	backoff      map[string]backoff // sessions whose handler failed soon after it started
 	lost         atomic.Int64
 	reregistered atomic.Int64
@@ -190,10 +191,10 @@ type Stats struct {
 	// persistence, an eviction): each is counted and warned about once, until
 	// it is restored.
 	LostSessions int64
-	// Reregistered counts sessions this worker owned whose name had vanished
-	// from the registry while their data was still there (the registry key
-	// deleted or flushed on its own): the worker registered them again and
-	// kept them. Sessions nobody owned need tgsession registry rebuild.
+	// Reregistered counts sessions this worker owned and registered again
+	// after the registry lost every name while their data was still there
+	// (the registry key deleted or flushed on its own); it kept them.
+	// Sessions nobody owned need tgsession registry rebuild.
 	Reregistered int64
 }
 
@@ -342,10 +343,14 @@ func (w *Worker) reconcile(ctx context.Context) error {
 	}
 	plan := Assign(sessions, members)
 
-	// Hand back what is no longer ours (moved or removed).
+	// Hand back what is no longer ours (moved or removed) — but not while
+	// the registry is being repaired (for MemberTTL after this worker put
+	// names back): the others have yet to put theirs back, and a plan made
+	// from part of the names would move sessions for nothing.
+	repairing := time.Since(w.repairedAt) < w.opts.MemberTTL
 	w.mu.Lock()
 	for name, o := range w.owned {
-		if plan[name] != w.opts.WorkerID {
+		if plan[name] != w.opts.WorkerID && !repairing {
 			o.cancel()
 		}
 	}
@@ -449,10 +454,14 @@ func (w *Worker) noteLost(name string, err error) {
 	}
 }
 
-// keepRegistered re-registers the sessions this worker owns that vanished
-// from the registry while their data is still there (a session deleted on
-// purpose loses its data first, then its name), and returns the registry
-// with them. Each one is warned about and counted.
+// keepRegistered repairs a registry that lost every name (its key deleted or
+// flushed on its own while the sessions' data is there): it registers again
+// the sessions this worker owns whose data exists, marks the repair for the
+// other workers (P:fleet:repair, 2 x MemberTTL) so that they put theirs back
+// too, and returns the registry with them. Each one is warned about and
+// counted. Otherwise a registry that lacks an owned name is taken as it is:
+// removing one name (SREM) is how an operator takes a session out of the
+// fleet.
 func (w *Worker) keepRegistered(ctx context.Context, sessions []string) ([]string, error) {
 	listed := make(map[string]bool, len(sessions))
 	for _, n := range sessions {
@@ -466,8 +475,31 @@ func (w *Worker) keepRegistered(ctx context.Context, sessions []string) ([]strin
 		}
 	}
 	w.mu.Unlock()
+	if len(missing) == 0 {
+		return sessions, nil
+	}
+	if len(sessions) > 0 {
+		// Some names are listed: one removed on purpose, unless another
+		// worker is repairing a registry that lost them all.
+		n, err := w.client.Exists(ctx, repairKey(w.opts.Prefix)).Result()
+		if err != nil {
+			return nil, fmt.Errorf("fleet: read the registry repair marker: %w", err)
+		}
+		if n == 0 {
+			return sessions, nil
+		}
+	}
+	repaired := false
 	for _, name := range missing {
 		ok, err := redisstore.SessionExists(ctx, w.client, w.opts.Prefix, name)
+		if err == nil && ok && !repaired {
+			// Mark the repair before the first name goes back, so that a
+			// worker reading the registry in between does not take its
+			// missing names for removals.
+			if err := w.markRepair(ctx); err != nil {
+				return nil, err
+			}
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -483,9 +515,28 @@ func (w *Worker) keepRegistered(ctx context.Context, sessions []string) ([]strin
 				"worker", w.opts.WorkerID, "session", storage.Excerpt(name), "prefix", w.opts.Prefix)
 		}
 		sessions = append(sessions, name)
+		repaired = true
+	}
+	if repaired {
+		w.repairedAt = time.Now()
 	}
 	return sessions, nil
 }
+
+// markRepair tells the other workers, which may read the registry after
+// this one put its names back, that their missing names are a loss too.
+func (w *Worker) markRepair(ctx context.Context) error {
+	pipe := w.client.Pipeline()
+	pipe.MSet(ctx, repairKey(w.opts.Prefix), w.opts.WorkerID)
+	pipe.PExpire(ctx, repairKey(w.opts.Prefix), 2*w.opts.MemberTTL)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("fleet: set the registry repair marker: %w", err)
+	}
+	return nil
+}
+
+// repairKey marks a registry repair in progress (keepRegistered).
+func repairKey(prefix string) string { return prefix + ":fleet:repair" }
 
 // heartbeat renews this worker's membership and drops members dead for a
 // minute.
@@ -604,12 +655,15 @@ func (w *Worker) take(ctx context.Context, name string) (bool, error) {
 		if err != nil && !errors.Is(err, context.Canceled) && w.opts.Logger != nil {
 			w.opts.Logger.Warn("fleet: handler", "worker", w.opts.WorkerID, "session", name, "err", err)
 		}
-		// A lease lost with the session's data (a flush, a restart without
-		// persistence) is a lost session, not a takeover: say so.
-		if cause := context.Cause(own.lease.Context()); errors.Is(cause, lock.ErrLeaseLost) {
-			if ok, err := redisstore.SessionExists(context.Background(), w.client, w.opts.Prefix, name); err == nil && !ok {
-				w.noteLost(name, cause)
+		// A session whose data went away under its handler (a flush, a
+		// restart without persistence; the owner itself never deletes one
+		// it runs) is a lost session, not a takeover or a move: say so.
+		if ok, err := redisstore.SessionExists(context.Background(), w.client, w.opts.Prefix, name); err == nil && !ok {
+			cause := context.Cause(own.lease.Context())
+			if cause == nil {
+				cause = redisstore.ErrSessionLost
 			}
+			w.noteLost(name, cause)
 		}
 		_ = st.Close() // releases the lease and announces it
 		w.mu.Lock()

@@ -112,6 +112,12 @@ func TestRegistryAndDataLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	minOwned := n
+	defer func() {
+		if t.Failed() {
+			names, _ := redisstore.ListSessions(ctx, c, prefix)
+			t.Logf("registry now %q; owned %d; logs:\n%s", names, owned(ws), logs.String())
+		}
+	}()
 	wait(t, patience, "the owners register their sessions again", func() bool {
 		minOwned = min(minOwned, owned(ws))
 		names, _ := redisstore.ListSessions(ctx, c, prefix)
