@@ -515,10 +515,7 @@ func runFailovers(t *testing.T, topoName string, ttl time.Duration, rounds int) 
 		if err != nil {
 			t.Fatal(err)
 		}
-		rctx, cancel := context.WithCancel(ctx)
-		r := &running{w: w, cancel: cancel, done: make(chan error, 1)}
-		go func() { r.done <- w.Run(rctx) }()
-		ws = append(ws, r)
+		ws = append(ws, launch(ctx, w))
 	}
 	stopped := false
 	stopWorkers := func() {

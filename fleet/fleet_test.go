@@ -55,6 +55,14 @@ type running struct {
 	done   chan error
 }
 
+// launch runs w until the returned running is cancelled.
+func launch(ctx context.Context, w *Worker) *running {
+	rctx, cancel := context.WithCancel(ctx)
+	r := &running{w: w, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- w.Run(rctx) }()
+	return r
+}
+
 func start(t *testing.T, client redis.UniversalClient, prefix, id string, l *ledger) *running {
 	t.Helper()
 	w, err := New(client, Options{WorkerID: id, Capacity: 100, Prefix: prefix, Interval: 100 * time.Millisecond,

@@ -84,10 +84,7 @@ func TestRegistryAndDataLost(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rctx, cancel := context.WithCancel(ctx)
-			r := &running{w: w, cancel: cancel, done: make(chan error, 1)}
-			go func() { r.done <- w.Run(rctx) }()
-			ws = append(ws, r)
+			ws = append(ws, launch(ctx, w))
 		}
 		return ws
 	}
@@ -243,10 +240,7 @@ func TestKeyRotationLive(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rctx, cancel := context.WithCancel(ctx)
-		r := &running{w: w, cancel: cancel, done: make(chan error, 1)}
-		go func() { r.done <- w.Run(rctx) }()
-		ws = append(ws, r)
+		ws = append(ws, launch(ctx, w))
 	}
 	defer func() {
 		for _, r := range ws {

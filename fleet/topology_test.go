@@ -177,10 +177,7 @@ func TestFleetFailover(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				rctx, cancel := context.WithCancel(ctx)
-				r := &running{w: w, cancel: cancel, done: make(chan error, 1)}
-				go func() { r.done <- w.Run(rctx) }()
-				ws = append(ws, r)
+				ws = append(ws, launch(ctx, w))
 			}
 			defer func() {
 				for _, r := range ws {

@@ -92,18 +92,27 @@ func connect(rawURL string, t tlsFiles) (redis.UniversalClient, string, error) {
 	return client, where, nil
 }
 
-// leaksUserinfo reports whether msg holds any 3-character piece of the URL's
-// user information (raw, or percent-decoded), or all of a shorter one.
-func leaksUserinfo(msg, rawURL string) bool {
+// userinfoOf returns what stands between "://" and the last '@' of a URL
+// (a password may hold '@', '/', '#', '?': the last '@' ends it).
+func userinfoOf(rawURL string) (string, bool) {
 	_, rest, ok := strings.Cut(rawURL, "://")
 	if !ok {
-		return false
+		return "", false
 	}
 	at := strings.LastIndex(rest, "@")
 	if at < 0 {
+		return "", false
+	}
+	return rest[:at], true
+}
+
+// leaksUserinfo reports whether msg holds any 3-character piece of the URL's
+// user information (raw, or percent-decoded), or all of a shorter one.
+func leaksUserinfo(msg, rawURL string) bool {
+	userinfo, ok := userinfoOf(rawURL)
+	if !ok {
 		return false
 	}
-	userinfo := rest[:at]
 	forms := []string{userinfo}
 	if dec, err := url.PathUnescape(userinfo); err == nil {
 		forms = append(forms, dec)
@@ -187,15 +196,10 @@ func redact(rawURL string) string {
 // scrub removes every form of the URL's password (and the user information
 // around it) from msg: parse errors quote the URL they failed on.
 func scrub(msg, rawURL string) string {
-	_, rest, ok := strings.Cut(rawURL, "://")
+	userinfo, ok := userinfoOf(rawURL)
 	if !ok {
 		return msg
 	}
-	at := strings.LastIndex(rest, "@")
-	if at < 0 {
-		return msg
-	}
-	userinfo := rest[:at]
 	msg = strings.ReplaceAll(msg, userinfo+"@", "***@")
 	if _, pw, ok := strings.Cut(userinfo, ":"); ok && pw != "" {
 		forms := []string{pw}
