@@ -128,12 +128,7 @@ func TestResealNeverSwapsAccounts(t *testing.T) {
 // deletion.
 func TestLostDataIsNotRecreated(t *testing.T) {
 	t.Parallel()
-	redistest.Require(t)
-	srv, err := redistest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
+	srv := redistest.Own(t)
 	ctx := context.Background()
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1})
 	defer c.Close()

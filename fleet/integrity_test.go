@@ -45,12 +45,7 @@ func (l *lockedBuffer) String() string {
 // owner counts and warns about a lost session, none recreates one.
 func TestRegistryAndDataLost(t *testing.T) {
 	t.Parallel()
-	redistest.Require(t)
-	srv, err := redistest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
+	srv := redistest.Own(t)
 	ctx := context.Background()
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	defer c.Close()

@@ -296,6 +296,17 @@ func Require(t testing.TB) *Server {
 	return shared
 }
 
+// Own starts a server for this test alone (for a FLUSHALL, a restart, a
+// server-wide setting), stopped when the test ends. Like Require, it skips
+// outside CI and fails in CI when redis-server cannot run.
+func Own(t testing.TB, extra ...string) *Server {
+	t.Helper()
+	srv, err := Start(extra...)
+	requireOrSkip(t, "server", err)
+	t.Cleanup(srv.Stop)
+	return srv
+}
+
 // Cleanup stops the shared server and topologies, if any were started.
 func Cleanup() {
 	sharedMu.Lock()
