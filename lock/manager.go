@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -198,7 +199,7 @@ func (m *Manager) obtain(ctx context.Context, key string) (*Lease, error) {
 		close(l.done) // no renewal goroutine of its own to wait for
 	}
 	l.ctx, l.cancel = context.WithCancelCause(context.Background())
-	if o.Logger != nil {
+	if o.Logger != nil && o.Logger.Enabled(ctx, slog.LevelDebug) {
 		o.Logger.Debug("lock: acquired", "key", key, "worker", o.WorkerID, "token", token[:8], "replicas", need)
 	}
 	return l, nil
@@ -410,7 +411,7 @@ func (m *Manager) renewOn(ctx context.Context, target redisutil.Pipeliner, addr 
 		switch {
 		case err == nil && n == 1:
 			l.renewed(sent, confirmed)
-			if confirmed && m.opts.Logger != nil {
+			if confirmed && m.opts.Logger != nil && m.opts.Logger.Enabled(context.Background(), slog.LevelDebug) {
 				m.opts.Logger.Debug("lock: renewed", "key", l.key, "worker", m.opts.WorkerID, "token", l.token[:8], "replicas", need,
 					"deadline_in", time.Until(l.Deadline()))
 			}
