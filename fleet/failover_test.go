@@ -548,6 +548,7 @@ func runFailovers(t *testing.T, topoName string, ttl time.Duration, rounds int) 
 
 	// Sample every worker's Owned every 10 ms: the most any one holds.
 	maxHeld, samples := 0, 0
+	var overViews []string
 	sampling := make(chan struct{})
 	sampled := make(chan struct{})
 	go func() {
@@ -558,8 +559,16 @@ func runFailovers(t *testing.T, topoName string, ttl time.Duration, rounds int) 
 				return
 			case <-time.After(10 * time.Millisecond):
 			}
-			for _, r := range ws {
-				maxHeld = max(maxHeld, len(r.w.Owned()))
+			var views []string
+			over := false
+			for i, r := range ws {
+				owned := r.w.Owned()
+				maxHeld = max(maxHeld, len(owned))
+				over = over || len(owned) > fair+1
+				views = append(views, fmt.Sprintf("w%d %v", i, owned))
+			}
+			if over && len(overViews) < 5 { // what each worker held when one held too many
+				overViews = append(overViews, fmt.Sprintf("%v: %s", time.Duration(h.now()), strings.Join(views, "; ")))
 			}
 			samples++
 		}
@@ -606,7 +615,8 @@ func runFailovers(t *testing.T, topoName string, ttl time.Duration, rounds int) 
 	t.Logf("%s ttl=%v: the standbys' failed Acquire calls: %v", topoName, ttl, h.standbyErrs)
 	t.Logf("%s ttl=%v: at most %d sessions held by one worker in %d samples (fair share %d)", topoName, ttl, maxHeld, samples, fair)
 	if maxHeld > fair+1 {
-		t.Errorf("a worker held %d sessions at once; want at most fair share + 1 = %d", maxHeld, fair+1)
+		t.Errorf("a worker held %d sessions at once; want at most fair share + 1 = %d; what each held then (kills at %v):\n%s",
+			maxHeld, fair+1, kills, strings.Join(overViews, "\n"))
 	}
 }
 
